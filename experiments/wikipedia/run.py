@@ -26,6 +26,7 @@ import torch
 import yaml
 
 from graphcl.data import readers
+from graphcl.evaluate.plot import line_chart_svg
 from graphcl.evaluate.runs import aggregate
 from graphcl.train.temporal import resolve_config, run_temporal_link
 
@@ -115,6 +116,19 @@ def table(records: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def draw_sweep(rows: list[dict], dataset: str, path: Path) -> Path:
+    r"""AP vs temporal batch size, with and without PRES (``sweep.svg``)."""
+    series = {label: [(r["batch_size"], 100 * r["test_ap"]) for r in rows if r["pres"] == flag]
+              for flag, label in ((False, "TGN"), (True, "TGN + PRES"))}
+    errors = {label: [100 * r.get("test_ap_std", 0.0) for r in
+                      sorted((r for r in rows if r["pres"] == flag), key=lambda r: r["batch_size"])]
+              for flag, label in ((False, "TGN"), (True, "TGN + PRES"))}
+    return line_chart_svg({k: v for k, v in series.items() if v}, path, log_x=True,
+                          errors={k: v for k, v in errors.items() if v},
+                          title=f"{dataset}: test AP vs temporal batch size",
+                          xlabel="temporal batch size", ylabel="test AP (%)")
+
+
 def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", default=default_dataset, choices=sorted(FILES))
@@ -125,12 +139,18 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                         help="temporal batch sizes of the AP-vs-batch study")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config keys of every configuration (YAML values)")
+    parser.add_argument("--plot-only", action="store_true",
+                        help="redraw sweep.svg from the sweep.json in --out and exit")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out or Path(__file__).resolve().parents[1] / args.dataset / "results"
     out.mkdir(parents=True, exist_ok=True)
+    if args.plot_only:
+        rows = json.loads((out / "sweep.json").read_text())["rows"]
+        print(draw_sweep(rows, args.dataset, out / "sweep.svg"))
+        return
     data = load(args.dataset)
     cfgs = configs(args.dataset)
     for item in args.set:
@@ -154,6 +174,7 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                 rec = run_config(name, args.dataset, data, cfg, args.seeds, out)
                 rows.append({"batch_size": bs, "pres": with_pres,
                              "test_ap": rec["metrics"]["test_ap"]["mean"],
+                             "test_ap_std": rec["metrics"]["test_ap"]["std"] or 0.0,
                              "valid_ap": rec["metrics"]["valid_ap"]["mean"],
                              "train_epoch_seconds": rec["metrics"]["train_epoch_seconds"]["mean"]})
                 (out / "sweep.json").write_text(json.dumps({"command": command, "rows": rows},
@@ -166,26 +187,7 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
             lines.append(f"| {bs} | {100 * a['test_ap']:.2f} | {100 * b['test_ap']:.2f} | "
                          f"{a['train_epoch_seconds']:.1f} | {b['train_epoch_seconds']:.1f} |")
         (out / "sweep.md").write_text("\n".join(lines) + "\n")
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(4.5, 3.2))
-            for with_pres, label in ((False, "TGN"), (True, "TGN + PRES")):
-                pts = [(r["batch_size"], 100 * r["test_ap"]) for r in rows
-                       if r["pres"] == with_pres]
-                ax.plot(*zip(*pts, strict=True), marker="o", label=label)
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("temporal batch size")
-            ax.set_ylabel("test AP (%)")
-            ax.set_title(args.dataset)
-            ax.legend()
-            fig.tight_layout()
-            fig.savefig(out / "sweep.png", dpi=150)
-        except ImportError:
-            print("matplotlib not installed: wrote sweep.json and sweep.md only", flush=True)
+        draw_sweep(rows, args.dataset, out / "sweep.svg")
         return
     names = args.only or list(cfgs)
     records = []

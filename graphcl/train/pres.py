@@ -55,11 +55,13 @@ class TransitionGMM(nn.Module):
             (default: :obj:`20`)
         prior_strength (float, optional): :math:`\nu`, pseudo-observations of the variance
             prior. (default: :obj:`1.0`)
+        tol (float, optional): The initialisation stops early once no responsibility changes
+            by more than ``tol`` between two iterations. (default: :obj:`1e-4`)
     """
 
     def __init__(self, num_nodes: int, dim: int, num_components: int = 2, decay: float = 1.0,
                  var_floor: float = 1e-4, init_size: int = 16, init_iters: int = 20,
-                 prior_strength: float = 1.0) -> None:
+                 prior_strength: float = 1.0, tol: float = 1e-4) -> None:
         super().__init__()
         if not 0.0 < decay <= 1.0:
             raise ValueError(f"TransitionGMM: decay must be in (0, 1], got {decay}")
@@ -72,6 +74,7 @@ class TransitionGMM(nn.Module):
         self.decay, self.var_floor = float(decay), float(var_floor)
         self.init_size, self.init_iters = int(init_size), int(init_iters)
         self.prior_strength = float(prior_strength)
+        self.tol = float(tol)
         c = num_components
         self.register_buffer("count", torch.zeros(num_nodes, dtype=torch.long))
         self.register_buffer("s0", torch.zeros(num_nodes, c))
@@ -94,34 +97,25 @@ class TransitionGMM(nn.Module):
         ll = -0.5 * (((x - mean).pow(2) / var) + var.log() + math.log(2 * math.pi)).sum(-1)
         return ll + w.clamp_min(1e-12).log()
 
-    def _moments(self, s0: Tensor, s1: Tensor, s2: Tensor, v0: Tensor) -> tuple[Tensor, Tensor]:
+    def _moments(self, s0: Tensor, s1: Tensor, s2: Tensor, v0: Tensor,
+                 nu: Tensor | float) -> tuple[Tensor, Tensor]:
         denom = s0.unsqueeze(-1)
         mean = s1 / denom.clamp_min(1e-12)
         scatter = (s2 - denom * mean.pow(2)).clamp_min(0.0)
-        var = (scatter + self.prior_strength * v0) / (denom + self.prior_strength).clamp_min(1e-12)
+        var = (scatter + nu * v0) / (denom + nu).clamp_min(1e-12)
         return mean, var.clamp_min(self.var_floor)
 
     def params(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r"""Mixture weights ``[M, C]``, means ``[M, C, D]`` and variances ``[M, C, D]`` of
-        ``nodes``. A node whose mixture is not initialised yet gets one component fitted to its
-        buffered transitions (weight 1, the others weight 0)."""
+        ``nodes``. A node whose mixture is not initialised yet has one component fitted to its
+        buffered transitions (its statistics accumulate in component 0 until the
+        initialisation; weight 1, the others weight 0, no variance prior)."""
         s0 = self.s0[nodes]
         w = s0 / s0.sum(-1, keepdim=True).clamp_min(1e-12)
-        mean, var = self._moments(s0, self.s1[nodes], self.s2[nodes],
-                                  self.prior_var[nodes].unsqueeze(1))
-        cnt = self.count[nodes]
-        warm = (cnt > 0) & (cnt < self.init_size)
-        if bool(warm.any()):
-            buf = self.init_buffer[nodes[warm]]
-            n = cnt[warm].to(buf.dtype).view(-1, 1)
-            valid = (torch.arange(self.init_size, device=buf.device) < cnt[warm].unsqueeze(1))
-            valid = valid.unsqueeze(-1).to(buf.dtype)
-            m = (buf * valid).sum(1) / n
-            v = ((buf - m.unsqueeze(1)).pow(2) * valid).sum(1) / n
-            w[warm] = F.one_hot(torch.zeros_like(cnt[warm]), self.num_components).to(w.dtype)
-            mean[warm] = m.unsqueeze(1).expand(-1, self.num_components, -1)
-            var[warm] = v.clamp_min(self.var_floor).unsqueeze(1).expand(-1, self.num_components, -1)
-        return w, mean, var
+        ready = (self.count[nodes] >= self.init_size).to(s0.dtype)
+        return (w,) + self._moments(s0, self.s1[nodes], self.s2[nodes],
+                                    self.prior_var[nodes].unsqueeze(1),
+                                    self.prior_strength * ready.view(-1, 1, 1))
 
     def predict(self, nodes: Tensor, mode: str = "component") -> tuple[Tensor, Tensor]:
         r"""Predicted transition of ``nodes`` and a mask of the nodes that have statistics.
@@ -138,33 +132,47 @@ class TransitionGMM(nn.Module):
             raise ValueError(f"TransitionGMM.predict: mode must be 'component' or 'mean', got {mode!r}")
         return pred, self.count[nodes] > 0
 
+    @staticmethod
+    def _loglik_bmm(x: Tensor, x2: Tensor, w: Tensor, mean: Tensor, var: Tensor) -> Tensor:
+        # x, x2 = x**2: [R, m, D]; w [R, C]; mean, var [R, C, D] -> [R, m, C], by expanding
+        # sum_d (x - mu)^2 / var into three batched matrix products (no [R, m, C, D] tensor).
+        inv = var.reciprocal()
+        quad = (torch.bmm(x2, inv.transpose(1, 2)) - 2.0 * torch.bmm(x, (mean * inv).transpose(1, 2))
+                + (mean.pow(2) * inv).sum(-1).unsqueeze(1))
+        const = (var.log().sum(-1) + x.size(-1) * math.log(2 * math.pi)).unsqueeze(1)
+        return -0.5 * (quad + const) + w.clamp_min(1e-12).log().unsqueeze(1)
+
     def _batch_em(self, x: Tensor, v0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r"""Batch EM on ``x`` [R, m, D] with variance prior ``v0`` [R, D] → sufficient
         statistics ``(S0, S1, S2)``."""
         r_, m, d = x.shape
         c = self.num_components
+        x2 = x.pow(2)
         # Farthest-point seeding: the first observation, then the farthest from those chosen.
         seeds = [x[:, 0]]
         dist = (x - seeds[0].unsqueeze(1)).pow(2).sum(-1)
+        rows = torch.arange(r_, device=x.device)
         for _ in range(1, c):  # loop over components (2 by default), not over nodes
-            far = dist.argmax(1)
-            seeds.append(x[torch.arange(r_, device=x.device), far])
+            seeds.append(x[rows, dist.argmax(1)])
             dist = torch.minimum(dist, (x - seeds[-1].unsqueeze(1)).pow(2).sum(-1))
         mean = torch.stack(seeds, 1)
         var = x.var(1, unbiased=False).clamp_min(self.var_floor).unsqueeze(1).expand(-1, c, -1)
         w = x.new_full((r_, c), 1.0 / c)
+        v0 = v0.unsqueeze(1)
+        prev = None
         for _ in range(self.init_iters):  # EM iterations, vectorised over nodes
-            resp = torch.softmax(self._loglik(x.unsqueeze(2), w.unsqueeze(1), mean.unsqueeze(1),
-                                              var.unsqueeze(1)), dim=-1)  # [R, m, C]
+            resp = torch.softmax(self._loglik_bmm(x, x2, w, mean, var), dim=-1)  # [R, m, C]
+            if prev is not None and float((resp - prev).abs().max()) < self.tol:
+                break  # responsibilities no longer move: the M-step would change nothing
+            prev = resp
             nk = resp.sum(1).clamp_min(1e-9)
-            mean, var = self._moments(nk, torch.einsum("rmc,rmd->rcd", resp, x),
-                                      torch.einsum("rmc,rmd->rcd", resp, x.pow(2)),
-                                      v0.unsqueeze(1))
+            rt = resp.transpose(1, 2)
+            mean, var = self._moments(nk, torch.bmm(rt, x), torch.bmm(rt, x2), v0,
+                                      self.prior_strength)
             w = nk / m
-        resp = torch.softmax(self._loglik(x.unsqueeze(2), w.unsqueeze(1), mean.unsqueeze(1),
-                                          var.unsqueeze(1)), dim=-1)
-        return (resp.sum(1), torch.einsum("rmc,rmd->rcd", resp, x),
-                torch.einsum("rmc,rmd->rcd", resp, x.pow(2)))
+        resp = torch.softmax(self._loglik_bmm(x, x2, w, mean, var), dim=-1)
+        rt = resp.transpose(1, 2)
+        return resp.sum(1), torch.bmm(rt, x), torch.bmm(rt, x2)
 
     @torch.no_grad()
     def observe(self, nodes: Tensor, x: Tensor) -> None:
@@ -179,7 +187,11 @@ class TransitionGMM(nn.Module):
         cnt = self.count[nodes]
         warm = cnt < self.init_size
         if bool(warm.any()):
-            self.init_buffer[nodes[warm], cnt[warm]] = x[warm]
+            nw, xw = nodes[warm], x[warm]
+            self.init_buffer[nw, cnt[warm]] = xw
+            self.s0[nw, 0] += 1.0  # a single Gaussian until the mixture is initialised
+            self.s1[nw, 0] += xw
+            self.s2[nw, 0] += xw.pow(2)
             ready = warm & (cnt + 1 == self.init_size)
             if bool(ready.any()):
                 buf = self.init_buffer[nodes[ready]]
