@@ -87,9 +87,9 @@ def line_chart_svg(series: Mapping[str, Sequence[tuple[float, float]]], path: st
 
     xs = [x for pts in curves.values() for x, _ in pts]
     lo_y = min(y - e for n, pts in curves.items()
-               for (_, y), e in zip(pts, errors.get(n, [0.0] * len(pts))))
+               for (_, y), e in zip(pts, errors.get(n, [0.0] * len(pts)), strict=True))
     hi_y = max(y + e for n, pts in curves.items()
-               for (_, y), e in zip(pts, errors.get(n, [0.0] * len(pts))))
+               for (_, y), e in zip(pts, errors.get(n, [0.0] * len(pts)), strict=True))
     pad = 0.05 * (hi_y - lo_y) if hi_y > lo_y else max(abs(hi_y) * 0.05, 1.0)
     yticks = _nice_ticks(lo_y - pad, hi_y + pad)
     y0, y1 = min(yticks[0], lo_y - pad), max(yticks[-1], hi_y + pad)
