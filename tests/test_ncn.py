@@ -388,6 +388,33 @@ def test_train_loop_synthetic() -> None:
     assert len(r.train_time_per_epoch) == 3
 
 
+def test_train_loop_resumes_identically(tmp_path) -> None:
+    from torch_geometric.data import Data
+
+    from graphcl.data.synthetic import attributed_sbm
+    from graphcl.train.link import resolve_config, train_link_model
+
+    data = attributed_sbm(num_nodes=200, num_blocks=2, p_in=0.08, p_out=0.004, num_features=8, seed=1)
+    data = Data(x=data.x, edge_index=data.edge_index, num_nodes=data.num_nodes)
+    base = {"predictor": "ncn", "hiddim": 8, "batch_size": 128, "testbs": 512, "gnnlr": 0.01,
+            "prelr": 0.01, "maskinput": True, "use_xlin": True, "preedp": 0.2, "predp": 0.1}
+    straight = train_link_model("s", data, resolve_config({**base, "epochs": 3}), seed=0)
+    # a run "killed" after epoch 2 (its state file is written every epoch), then resumed to 3
+    first = train_link_model("s", data, resolve_config({**base, "epochs": 2}), seed=0, out_dir=tmp_path)
+    assert (tmp_path / "ncn_seed0.state.pt").exists()
+    logs: list[str] = []
+    resumed = train_link_model("s", data, resolve_config({**base, "epochs": 3}), seed=0,
+                               out_dir=tmp_path, log=logs.append)
+    assert any("resumed ncn seed 0 after epoch 2" in m for m in logs)
+    assert len(first.history) == 2 and len(resumed.history) == 3
+    assert resumed.history == straight.history
+    assert resumed.metrics == straight.metrics
+    # a different config must not silently continue the old run
+    with pytest.raises(ValueError, match="different config"):
+        train_link_model("s", data, resolve_config({**base, "epochs": 3, "hiddim": 16}), seed=0,
+                         out_dir=tmp_path)
+
+
 @pytest.mark.slow
 def test_cora_real_data(data_root) -> None:
     from graphcl.data.readers import read_planetoid

@@ -27,7 +27,10 @@ checked against their README): ``predictor`` (``gae``/``ncn``/``ncnc``/``ncnc2``
 ``id_features`` (use node-id embeddings), ``init_from`` (train/load this predictor first with the
 same config minus the ``variants`` overrides, then fine-tune from it with ``strict=False``), and
 ``variants: {predictor: {overrides}}`` applied when ``predictor`` matches,
-``save_checkpoint`` (write ``<out_dir>/<predictor>_seed<k>.pt``, default off) and
+``save_checkpoint`` (write ``<out_dir>/<predictor>_seed<k>.pt``, default off), ``resume``
+(with an ``out_dir``, write ``<out_dir>/<predictor>_seed<k>.state.pt`` after every epoch and
+continue from it when it exists: a killed run resumes with identical results; default on;
+the file's config must match except for ``epochs``, so a finished run can be extended) and
 ``joint_pos_neg`` (score positives and negatives in one decoder call, sharing the predictor's
 edge-dropout draw; faster, default off = the authors' two calls).
 
@@ -68,8 +71,18 @@ _DEFAULTS: dict[str, Any] = {
     "alpha": 1.0, "depth": 1, "trndeg": -1, "tstdeg": -1, "cndeg": -1, "splitsize": -1,
     "use_valedges_as_input": False, "metric": "hits@100", "hits_k": [20, 50, 100],
     "id_features": False, "init_from": None, "sparse_features": "auto", "cn_method": "auto",
-    "joint_pos_neg": False, "save_checkpoint": False,
+    "joint_pos_neg": False, "save_checkpoint": False, "resume": True,
 }
+
+# config keys that may change between a run and its resumption
+_RESUMABLE_CHANGES = ("epochs", "save_checkpoint", "resume")
+
+
+def _fingerprint(cfg: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in cfg.items() if k not in _RESUMABLE_CHANGES},
+                      sort_keys=True, default=str)
 
 
 def resolve_config(config: dict[str, Any], dataset_name: str | None = None, predictor: str | None = None) -> dict[str, Any]:
@@ -269,7 +282,8 @@ def train_link_model(
 ) -> LinkRunResult:
     r"""Trains and evaluates one run; see :func:`run_ncnc`. ``cfg`` must be flat
     (:func:`resolve_config`)."""
-    from graphcl.train.seed import seed_everything
+    from graphcl.train.checkpoint import load_checkpoint, save_checkpoint
+    from graphcl.train.seed import get_rng_state, seed_everything, set_rng_state
 
     cfg = {**_DEFAULTS, **cfg}
     seed_everything(seed)
@@ -302,7 +316,27 @@ def train_link_model(
     best: dict[str, tuple[float, float]] = {}
     main_key = f"valid_{cfg['metric']}"
     best_main = -math.inf
-    for epoch in range(1, cfg["epochs"] + 1):
+    state_path = (Path(out_dir) / f"{cfg['predictor']}_seed{seed}.state.pt"
+                  if out_dir is not None and cfg.get("resume", True) else None)
+    start = 1
+    if state_path is not None and state_path.exists():
+        st = load_checkpoint(state_path)
+        if st.get("fingerprint") != _fingerprint(cfg):
+            raise ValueError(f"{state_path} holds a run with a different config; delete it or "
+                             "use another out_dir to start afresh")
+        encoder.load_state_dict(st["encoder"])
+        predictor.load_state_dict(st["predictor"])
+        optimizer.load_state_dict(st["optimizer"])
+        set_rng_state(st["rng"])
+        best = {int(k): tuple(v) for k, v in st["best"].items()}
+        best_main, result.best_state = st["best_main"], st["best_state"]
+        result.history = st["history"]
+        result.train_time_per_epoch = st["train_time"]
+        result.eval_time_per_epoch = st["eval_time"]
+        start = st["epoch"] + 1
+        if log:
+            log(f"resumed {cfg['predictor']} seed {seed} after epoch {st['epoch']} from {state_path}")
+    for epoch in range(start, cfg["epochs"] + 1):
         t0 = time.perf_counter()
         loss = train_epoch(encoder, predictor, optimizer, data, cfg)
         t1 = time.perf_counter()
@@ -325,6 +359,14 @@ def train_link_model(
         if log:
             log(f"seed {seed} epoch {epoch:3d} loss {loss:.4f} train {t1 - t0:.2f}s eval {t2 - t1:.2f}s "
                 + " ".join(f"{k} {v:.4f}" for k, v in m.items() if k.endswith(cfg["metric"])))
+        if state_path is not None:
+            save_checkpoint(state_path, {
+                "fingerprint": _fingerprint(cfg), "epoch": epoch,
+                "encoder": encoder.state_dict(), "predictor": predictor.state_dict(),
+                "optimizer": optimizer.state_dict(), "rng": get_rng_state(),
+                "best": best, "best_main": best_main, "best_state": result.best_state,
+                "history": result.history, "train_time": result.train_time_per_epoch,
+                "eval_time": result.eval_time_per_epoch})
     for k, (v, t) in best.items():
         result.metrics[f"valid_hits@{k}"] = v
         result.metrics[f"test_hits@{k}"] = t
