@@ -7,8 +7,12 @@ A config file looks like::
     datasets:
       cora: {hidden: 256, ...}
 
-:func:`method_config` merges ``defaults`` with the section of the dataset (by card name or
-alias); a dataset without a section (e.g. ``FORMAT:PATH``) gets the defaults.
+:func:`method_config` merges ``defaults`` with the section of the dataset
+(:func:`dataset_section`: case-, ``_``/``-``- and ``ogbl-``-insensitive, so ``ogbl_ddi`` and
+``ddi`` find ``ogbl-ddi``); a dataset without a section (e.g. ``FORMAT:PATH``) gets the
+defaults. :func:`select_sections` does the same merge on an already loaded config; the method
+modules (``graphcl.train.link``, ``graphcl.train.temporal``) only add their own parser defaults
+on top of it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,48 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     return cfg
 
 
+def dataset_section(datasets: dict[str, Any], name: str) -> str | None:
+    r"""The key of ``datasets`` that names dataset ``name`` (``None`` if none does).
+
+    Keys match case-insensitively with ``_`` and ``-`` equivalent, and with or without an
+    ``ogbl-`` prefix (``ddi`` ~ ``ogbl-ddi``). An exact match wins over a normalised one."""
+    if name in datasets:
+        return name
+    def norm(n: str) -> str:
+        return n.lower().replace("_", "-").removeprefix("ogbl-")
+
+    target = norm(name)
+    for key in datasets:
+        if norm(str(key)) == target:
+            return key
+    return None
+
+
+def select_sections(config: dict[str, Any], dataset: str | None = None, *,
+                    require_section: bool = False) -> dict[str, Any]:
+    r"""``defaults`` ⊕ the section of ``dataset`` of a whole config file; a config without
+    ``defaults``/``datasets`` keys is taken as already merged and returned as a copy.
+
+    Args:
+        config (dict): a config file's content or a flat config.
+        dataset (str, optional): dataset name (see :func:`dataset_section`). (default: ``None``)
+        require_section (bool, optional): raise ``KeyError`` when the file has no section for
+            ``dataset`` instead of returning the defaults. (default: ``False``)
+    """
+    if "defaults" not in config and "datasets" not in config:
+        return dict(config)
+    out = dict(config.get("defaults") or {})
+    if dataset is not None:
+        datasets = config.get("datasets") or {}
+        key = dataset_section(datasets, dataset)
+        if key is not None:
+            out.update(datasets[key] or {})
+        elif require_section:
+            raise KeyError(f"config has no section for dataset {dataset!r} "
+                           f"(have {sorted(datasets)})")
+    return out
+
+
 def method_config(
     method: str,
     dataset: str | None = None,
@@ -60,7 +106,8 @@ def method_config(
 
     Args:
         method (str): method name; the file is ``models/<method>.yaml`` unless ``path`` is given.
-        dataset (str, optional): dataset card name (case-insensitive). (default: ``None``)
+        dataset (str, optional): dataset card name (see :func:`dataset_section`).
+            (default: ``None``)
         path (str or PathLike, optional): an explicit config file. (default: ``None``)
         overrides (dict, optional): values that win over both. (default: ``None``)
     """
@@ -69,11 +116,7 @@ def method_config(
         if not Path(path).is_file():
             known = sorted(p.stem for p in zoo_dir().glob("*.yaml"))
             raise FileNotFoundError(f"no config for method {method!r} at {path}; known: {known}")
-    cfg = read_config(path)
-    out = dict(cfg.get("defaults", {}))
-    sections = {k.lower(): v for k, v in cfg.get("datasets", {}).items()}
-    if dataset is not None and dataset.lower() in sections:
-        out.update(sections[dataset.lower()] or {})
+    out = select_sections(read_config(path), dataset)
     if overrides:
         out.update(overrides)
     return out

@@ -92,17 +92,10 @@ def resolve_config(config: dict[str, Any], dataset_name: str | None = None, pred
     merged flat dict. Precedence: parser defaults < ``defaults`` < ``datasets[name]`` <
     ``variants[predictor]``; ``predictor`` (argument) overrides the configured one.
     """
-    cfg = dict(_DEFAULTS)
-    if "defaults" in config or "datasets" in config:
-        cfg.update(config.get("defaults", {}) or {})
-        if dataset_name is not None:
-            datasets = config.get("datasets", {}) or {}
-            key = _dataset_key(dataset_name, datasets)
-            if key is None:
-                raise KeyError(f"config has no section for dataset {dataset_name!r} (have {sorted(datasets)})")
-            cfg.update(datasets[key])
-    else:
-        cfg.update(config)
+    from graphcl.config import select_sections
+
+    # the authors' flags are per dataset: a whole file without the dataset's section is an error
+    cfg = {**_DEFAULTS, **select_sections(config, dataset_name, require_section=True)}
     if predictor is not None:
         cfg["predictor"] = predictor
     variants = cfg.pop("variants", None) or {}
@@ -113,15 +106,6 @@ def resolve_config(config: dict[str, Any], dataset_name: str | None = None, pred
         # the config the initialising model is trained with
         cfg["_init_config"] = {**base, "predictor": cfg["init_from"], "init_from": None}
     return cfg
-
-
-def _dataset_key(name: str, datasets: dict[str, Any]) -> str | None:
-    norm = name.lower().replace("_", "-")
-    for key in datasets:
-        k = key.lower().replace("_", "-")
-        if k == norm or k == norm.removeprefix("ogbl-") or "ogbl-" + k == norm:
-            return key
-    return None
 
 
 @dataclass

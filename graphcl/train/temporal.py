@@ -79,14 +79,9 @@ MODEL_KEYS = ("memory_dim", "time_dim", "embedding_dim", "num_neighbors", "heads
 def resolve_config(config: dict | None, dataset_name: str | None = None) -> dict[str, Any]:
     r"""Merges :data:`DEFAULTS`, a YAML's ``defaults`` and its ``datasets[dataset_name]``
     (a flat dict is taken as already merged)."""
-    config = dict(config or {})
-    out = dict(DEFAULTS)
-    if "defaults" in config or "datasets" in config:
-        out.update(config.get("defaults") or {})
-        per = (config.get("datasets") or {}).get(dataset_name or "", {}) or {}
-        out.update(per)
-    else:
-        out.update(config)
+    from graphcl.config import select_sections
+
+    out = {**DEFAULTS, **select_sections(dict(config or {}), dataset_name)}
     for key in METADATA_KEYS:  # descriptive keys a registry may add
         out.pop(key, None)
     unknown = set(out) - set(DEFAULTS) - set(MODEL_KEYS) - {"time_scale", "max_train_events"}
