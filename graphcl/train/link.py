@@ -192,29 +192,59 @@ def _score(predictor: torch.nn.Module, h: Tensor | None, adj: Adjacency, pairs: 
     return torch.cat([predictor(h, adj, pairs[:, s : s + bs]).float() for s in range(0, pairs.size(1), bs)])
 
 
+def _score_one_vs_many(predictor: torch.nn.Module, h: Tensor | None, adj: Adjacency, pos: Tensor,
+                       neg_dst: Tensor, bs: int) -> Tensor:
+    r"""Scores ``[E, K]`` of each positive's source against its own ``K`` negative targets."""
+    e, k = neg_dst.shape
+    if pos.size(1) != e:
+        raise ValueError(f"one-vs-many negatives: {e} rows for {pos.size(1)} positives")
+    pairs = torch.stack([pos[0].repeat_interleave(k), neg_dst.reshape(-1)])
+    return _score(predictor, h, adj, pairs, bs).view(e, k)
+
+
+def metric_names(cfg: dict[str, Any], split: Any) -> list[str]:
+    r"""The metrics a run reports: ``mrr`` and ``hits@1/3/10`` (OGB citation2 style) when the
+    split has one-vs-many negatives, else ``hits@K`` for ``cfg["hits_k"]``."""
+    if getattr(split, "valid_neg_dst", None) is not None:
+        return ["mrr", "hits@1", "hits@3", "hits@10"]
+    return [f"hits@{int(k)}" for k in cfg["hits_k"]]
+
+
 @torch.no_grad()
 def evaluate_link(
     encoder: torch.nn.Module | None, predictor: torch.nn.Module, data: LinkData, cfg: dict[str, Any]
 ) -> dict[str, float]:
-    r"""Hits@K of valid and test (keys ``valid_hits@K``, ``test_hits@K``), eval mode."""
+    r"""Valid and test metrics, eval mode: Hits@K against the shared negatives (keys
+    ``valid_hits@K``, ``test_hits@K``), or, with one-vs-many negatives (``ogbl-citation2``),
+    the filtered MRR and Hits@1/3/10 of each positive against its own negatives (``valid_mrr``,
+    ``test_mrr``, ...; a tie counts as half a rank, as OGB 1.3.6)."""
     from graphcl.evaluate import Evaluator
 
     if encoder is not None:
         encoder.eval()
     predictor.eval()
     split, bs = data.split, cfg["testbs"]
+    one_vs_many = split.valid_neg_dst is not None
+    if one_vs_many and split.test_neg_dst is None:
+        raise ValueError("the split has one-vs-many validation negatives but none for test")
     h = encoder(data.x, data.adj) if encoder is not None else None
-    vp = _score(predictor, h, data.adj, split.valid_pos, bs)
-    vn = _score(predictor, h, data.adj, split.valid_neg, bs)
-    if data.test_adj is not data.adj and encoder is not None:
-        h = encoder(data.x, data.test_adj)
-    tp = _score(predictor, h, data.test_adj, split.test_pos, bs)
-    tn = _score(predictor, h, data.test_adj, split.test_neg, bs)
-    out = {}
-    for k in cfg["hits_k"]:
-        ev = Evaluator.from_metric(f"hits@{int(k)}")  # OGB Hits@K: strict >, all negatives
-        out[f"valid_hits@{k}"] = float(ev.eval({"y_pred_pos": vp, "y_pred_neg": vn})[f"hits@{k}"])
-        out[f"test_hits@{k}"] = float(ev.eval({"y_pred_pos": tp, "y_pred_neg": tn})[f"hits@{k}"])
+    out: dict[str, float] = {}
+    for part in ("valid", "test"):
+        if part == "test" and data.test_adj is not data.adj and encoder is not None:
+            h = encoder(data.x, data.test_adj)
+        adj = data.adj if part == "valid" else data.test_adj
+        pos = getattr(split, f"{part}_pos")
+        sp = _score(predictor, h, adj, pos, bs)
+        if one_vs_many:
+            sn = _score_one_vs_many(predictor, h, adj, pos, getattr(split, f"{part}_neg_dst"), bs)
+            res = Evaluator.from_metric("mrr", ks=(1, 3, 10)).eval({"y_pred_pos": sp, "y_pred_neg": sn})
+            for name in metric_names(cfg, split):
+                out[f"{part}_{name}"] = float(res[name])
+        else:
+            sn = _score(predictor, h, adj, getattr(split, f"{part}_neg"), bs)
+            for k in cfg["hits_k"]:
+                ev = Evaluator.from_metric(f"hits@{int(k)}")  # OGB Hits@K: strict >, all negatives
+                out[f"{part}_hits@{k}"] = float(ev.eval({"y_pred_pos": sp, "y_pred_neg": sn})[f"hits@{k}"])
     return out
 
 
@@ -297,7 +327,7 @@ def train_link_model(
         encoder.requires_grad_(False)
     optimizer = torch.optim.Adam(groups, fused=True)  # fused: one kernel for all tensors (CPU too)
     result = LinkRunResult({}, encoder=encoder, predictor=predictor)
-    best: dict[str, tuple[float, float]] = {}
+    best: dict[str, tuple[float, float]] = {}  # metric name -> (valid, test) at its best epoch
     main_key = f"valid_{cfg['metric']}"
     best_main = -math.inf
     state_path = (Path(out_dir) / f"{cfg['predictor']}_seed{seed}.state.pt"
@@ -312,7 +342,9 @@ def train_link_model(
         predictor.load_state_dict(st["predictor"])
         optimizer.load_state_dict(st["optimizer"])
         set_rng_state(st["rng"])
-        best = {int(k): tuple(v) for k, v in st["best"].items()}
+        # state files of earlier versions keyed Hits@K by the integer K
+        best = {(f"hits@{k}" if isinstance(k, int) else str(k)): tuple(v)
+                for k, v in st["best"].items()}
         best_main, result.best_state = st["best_main"], st["best_state"]
         result.history = st["history"]
         result.train_time_per_epoch = st["train_time"]
@@ -329,8 +361,8 @@ def train_link_model(
         result.train_time_per_epoch.append(t1 - t0)
         result.eval_time_per_epoch.append(t2 - t1)
         result.history.append({"epoch": epoch, "loss": loss, **m})
-        for k in cfg["hits_k"]:
-            v, t = m[f"valid_hits@{k}"], m[f"test_hits@{k}"]
+        for k in metric_names(cfg, data.split):
+            v, t = m[f"valid_{k}"], m[f"test_{k}"]
             if k not in best or v > best[k][0]:  # strict: first best epoch wins, as the authors
                 best[k] = (v, t)
         if m.get(main_key, -math.inf) > best_main:
@@ -352,8 +384,8 @@ def train_link_model(
                 "history": result.history, "train_time": result.train_time_per_epoch,
                 "eval_time": result.eval_time_per_epoch})
     for k, (v, t) in best.items():
-        result.metrics[f"valid_hits@{k}"] = v
-        result.metrics[f"test_hits@{k}"] = t
+        result.metrics[f"valid_{k}"] = v
+        result.metrics[f"test_{k}"] = t
     if out_dir is not None and result.best_state is not None and cfg.get("save_checkpoint", False):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         torch.save(result.best_state, Path(out_dir) / f"{cfg['predictor']}_seed{seed}.pt")
