@@ -52,6 +52,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from graphcl.models.ncn import MPNN, HeuristicPredictor, build_predictor
 from graphcl.nn.common_neighbors import Adjacency
@@ -263,7 +264,9 @@ def train_epoch(
     perm = torch.randperm(num, generator=generator)
     bs = cfg["batch_size"]
     losses = []
-    for s in range(0, num - bs + 1, bs):  # last incomplete batch dropped (authors' PermIterator)
+    starts = tqdm(range(0, num - bs + 1, bs), desc="train batches", leave=False,
+                  disable=None)  # shown on a terminal only
+    for s in starts:  # last incomplete batch dropped (authors' PermIterator)
         idx = perm[s : s + bs]
         pos, neg = pos_all[:, idx], neg_all[:, idx]
         adj = data.adj.remove_pairs(pos) if cfg["maskinput"] else data.adj

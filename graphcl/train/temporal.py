@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from graphcl.data.negative import fixed_eval_negatives
 from graphcl.data.temporal import TemporalSplit, chronological_split
@@ -175,7 +176,9 @@ def train_epoch(model: TGN, stream: EventStream, optimizer: torch.optim.Optimize
     model.reset_state()
     total, n = 0.0, 0
     start = time.perf_counter()
-    for _, src, dst, t, msg, e_id in stream.batches(batch_size):
+    batches = tqdm(stream.batches(batch_size), desc="train batches", leave=False,
+                   total=-(-stream.num_events // batch_size), disable=None)  # None: TTY only
+    for _, src, dst, t, msg, e_id in batches:
         optimizer.zero_grad()
         neg = negatives.sample(src.numel())
         pos_out, neg_out, ctx = model(src, dst, t, neg, msg=msg, memory_hook=scheme)
