@@ -409,6 +409,9 @@ def test_train_loop_resumes_identically(tmp_path) -> None:
     assert len(first.history) == 2 and len(resumed.history) == 3
     assert resumed.history == straight.history
     assert resumed.metrics == straight.metrics
+    # fewer epochs than the saved run has done: an error, not the longer run's results
+    with pytest.raises(ValueError, match="beyond the 1 epochs"):
+        train_link_model("s", data, resolve_config({**base, "epochs": 1}), seed=0, out_dir=tmp_path)
     # a different config must not silently continue the old run
     with pytest.raises(ValueError, match="different config"):
         train_link_model("s", data, resolve_config({**base, "epochs": 3, "hiddim": 16}), seed=0,

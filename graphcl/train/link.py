@@ -341,6 +341,9 @@ def train_link_model(
         if st.get("fingerprint") != _fingerprint(cfg):
             raise ValueError(f"{state_path} holds a run with a different config; delete it or "
                              "use another out_dir to start afresh")
+        if st["epoch"] > cfg["epochs"]:
+            raise ValueError(f"{state_path} holds a run already at epoch {st['epoch']}, beyond the "
+                             f"{cfg['epochs']} epochs asked for; use another out_dir")
         encoder.load_state_dict(st["encoder"])
         predictor.load_state_dict(st["predictor"])
         optimizer.load_state_dict(st["optimizer"])
