@@ -3,7 +3,10 @@ r"""NCN / NCNC on ogbl-ddi with the authors' protocol (Wang et al., ICLR 2024).
 Official OGB split, Hits@20 with graphcl's Evaluator (same numbers as ``Evaluator('ogbl-ddi')``),
 flags of models/ncnc.yaml (the authors' README commands). NCNC is the authors' recipe: train NCN
 (100 epochs, node-id embeddings, ``--savemod``), then fine-tune 2 epochs with the completion head
-and the MPNN frozen (gnnlr 0). An NCN checkpoint ``<out-dir>/ncn_seed<k>.pt`` is reused if present.
+and the MPNN frozen (gnnlr 0). An NCN checkpoint ``<ckpt-dir>/ncn_seed<k>.pt`` is reused if present.
+Every epoch also writes ``<ckpt-dir>/<predictor>_seed<k>.state.pt``: re-running the same command
+after a kill (or with more ``--epochs``) continues from the last finished epoch with identical
+results. Use another ``--ckpt-dir`` for runs with other settings.
 
     python experiments/ogbl-ddi/ncnc.py --predictor ncn --seeds 0 --epochs 3
     python experiments/ogbl-ddi/ncnc.py --predictor ncnc --seeds 0 --ncn-epochs 100
