@@ -54,6 +54,18 @@ def test_gmm_recovers_known_mixture():
     assert (pred - means[:, 0]).norm(dim=-1).median() < 0.2
 
 
+def test_batched_loglik_equals_direct_form():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 7, 3, generator=g, dtype=torch.float64)
+    mean = torch.randn(5, 2, 3, generator=g, dtype=torch.float64)
+    var = torch.rand(5, 2, 3, generator=g, dtype=torch.float64) + 0.1
+    w = torch.softmax(torch.randn(5, 2, generator=g, dtype=torch.float64), -1)
+    gmm = TransitionGMM(5, 3)
+    direct = gmm._loglik(x.unsqueeze(2), w.unsqueeze(1), mean.unsqueeze(1), var.unsqueeze(1))
+    fast = TransitionGMM._loglik_bmm(x, x.pow(2), w, mean, var)
+    assert torch.allclose(direct, fast, atol=1e-10)
+
+
 def test_gmm_only_observed_nodes_change_and_state_round_trip():
     gmm = TransitionGMM(5, 3, init_size=2)
     gmm.observe(torch.tensor([1, 3]), torch.ones(2, 3))
