@@ -81,7 +81,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     seeds: int | list[int] = args.seeds
     if args.seed_list:
-        seeds = [int(s) for s in args.seed_list.split(",")]
+        try:
+            seeds = [int(s) for s in args.seed_list.split(",")]
+        except ValueError:
+            raise SystemExit(f"--seed-list expects comma-separated integers, got {args.seed_list!r}") from None
+    elif seeds < 1:
+        raise SystemExit(f"--seeds is the number of seeds to run (0..N-1), got {seeds}; "
+                         "use --seed-list 0 for seed 0 only")
     results = run_experiment(
         args.method,
         args.dataset,
@@ -206,8 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed-list", default=None, help="comma-separated seeds (overrides --seeds)")
     r.add_argument("--out", default=None, help="results JSON file (written atomically)")
     r.add_argument("--root", default=None, help="data root")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value (YAML syntax), repeatable")
+    r.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config values (YAML syntax); several after one --set, "
+                        "or repeat --set")
     r.set_defaults(fn=cmd_run)
 
     rep = sub.add_parser("report", help="markdown table from a folder of results JSON")

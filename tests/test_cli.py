@@ -75,6 +75,10 @@ def test_bad_cli_input(tmp_path):
         main(["run", "gae", "--dataset", "synthetic:nope"])
     with pytest.raises(SystemExit):
         main(["run", "gae", "--dataset", "synthetic:sbm", "--set", "noequals"])
+    with pytest.raises(SystemExit, match="number of seeds"):
+        main(["run", "gae", "--dataset", "synthetic:sbm", "--seeds", "0"])
+    with pytest.raises(SystemExit, match="comma-separated integers"):
+        main(["run", "gae", "--dataset", "synthetic:sbm", "--seed-list", "0,a"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a list\n")
     with pytest.raises(ValueError, match="top level must be a mapping"):
@@ -102,9 +106,10 @@ def test_datasets_command_verifies_shipped_data(data_root, capsys, monkeypatch, 
 
 def test_run_on_format_path_without_card(data_root, tmp_path, capsys):
     spec = f"planetoid:{data_root / 'planetoid' / 'Cora' / 'raw'}"
-    rc = main(["run", "gae", "--dataset", spec, "--set", "epochs=3", "--set", "protocol=random",
+    rc = main(["run", "gae", "--dataset", spec, "--set", "epochs=3", "protocol=random",
                "--out", str(tmp_path / "r.json")])
     assert rc == 0
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["dataset"] == "cora"
+    assert res["config"]["epochs"] == 3 and res["config"]["protocol"] == "random"
     assert 0.0 <= res["metrics"]["test_auc"]["mean"] <= 1.0
