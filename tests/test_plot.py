@@ -51,6 +51,8 @@ def test_line_chart_bad_input(tmp_path):
         line_chart_svg({"a": [(0, 1.0)]}, tmp_path / "a.svg", log_x=True)
     with pytest.raises(ValueError, match="errors"):
         line_chart_svg({"a": [(1, 1.0)]}, tmp_path / "a.svg", errors={"a": [1, 2]})
+    with pytest.raises(ValueError, match="finite"):
+        line_chart_svg({"a": [(1, 1.0)]}, tmp_path / "a.svg", errors={"a": [float("nan")]})
     assert not list(tmp_path.iterdir())
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -28,6 +29,8 @@ import yaml
 from graphcl.data import readers
 from graphcl.evaluate.plot import line_chart_svg
 from graphcl.evaluate.runs import aggregate
+from graphcl.runners import _json_safe
+from graphcl.train.checkpoint import write_json_atomic
 from graphcl.train.temporal import resolve_config, run_temporal_link
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +93,8 @@ def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: 
         "command": "python " + " ".join(sys.argv), "versions": versions(),
         "threads": torch.get_num_threads(),
     }
-    (out / f"{name}.json").write_text(json.dumps(record, indent=2, default=str))
+    # strict JSON, written atomically: one seed's std is null, not NaN
+    write_json_atomic(out / f"{name}.json", _json_safe(json.loads(json.dumps(record, default=str))))
     return record
 
 
@@ -120,7 +124,11 @@ def draw_sweep(rows: list[dict], dataset: str, path: Path) -> Path:
     r"""AP vs temporal batch size, with and without PRES (``sweep.svg``)."""
     series = {label: [(r["batch_size"], 100 * r["test_ap"]) for r in rows if r["pres"] == flag]
               for flag, label in ((False, "TGN"), (True, "TGN + PRES"))}
-    errors = {label: [100 * r.get("test_ap_std", 0.0) for r in
+    def std(r: dict) -> float:  # one seed: no spread (null in the records)
+        v = r.get("test_ap_std")
+        return 100 * v if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
+
+    errors = {label: [std(r) for r in
                       sorted((r for r in rows if r["pres"] == flag), key=lambda r: r["batch_size"])]
               for flag, label in ((False, "TGN"), (True, "TGN + PRES"))}
     return line_chart_svg({k: v for k, v in series.items() if v}, path, log_x=True,
@@ -174,7 +182,8 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                 rec = run_config(name, args.dataset, data, cfg, args.seeds, out)
                 rows.append({"batch_size": bs, "pres": with_pres,
                              "test_ap": rec["metrics"]["test_ap"]["mean"],
-                             "test_ap_std": rec["metrics"]["test_ap"]["std"] or 0.0,
+                             "test_ap_std": (sd if isinstance(sd := rec["metrics"]["test_ap"]["std"],
+                                                              float) and math.isfinite(sd) else None),
                              "valid_ap": rec["metrics"]["valid_ap"]["mean"],
                              "train_epoch_seconds": rec["metrics"]["train_epoch_seconds"]["mean"]})
                 (out / "sweep.json").write_text(json.dumps({"command": command, "rows": rows},

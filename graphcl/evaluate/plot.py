@@ -84,6 +84,9 @@ def line_chart_svg(series: Mapping[str, Sequence[tuple[float, float]]], path: st
     for name, errs in errors.items():
         if name not in curves or len(errs) != len(curves[name]):
             raise ValueError(f"line_chart_svg: errors[{name!r}] must match its series' points")
+        if not all(math.isfinite(e) and e >= 0 for e in errs):
+            raise ValueError(f"line_chart_svg: errors[{name!r}] must be finite and >= 0, "
+                             f"got {errs}")
 
     xs = [x for pts in curves.values() for x, _ in pts]
     lo_y = min(y - e for n, pts in curves.items()
