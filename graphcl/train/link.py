@@ -41,6 +41,7 @@ Registered with :mod:`graphcl.runners` as ``ncnc`` and the aliases ``ncn``, ``nc
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 import warnings
@@ -80,8 +81,6 @@ _RESUMABLE_CHANGES = ("epochs", "save_checkpoint", "resume")
 
 
 def _fingerprint(cfg: dict[str, Any]) -> str:
-    import json
-
     return json.dumps({k: v for k, v in cfg.items() if k not in _RESUMABLE_CHANGES},
                       sort_keys=True, default=str)
 
@@ -394,7 +393,7 @@ def train_link_model(
         result.metrics[f"test_{k}"] = t
     if out_dir is not None and result.best_state is not None and cfg.get("save_checkpoint", False):
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        torch.save(result.best_state, Path(out_dir) / f"{cfg['predictor']}_seed{seed}.pt")
+        save_checkpoint(Path(out_dir) / f"{cfg['predictor']}_seed{seed}.pt", result.best_state)
     return result
 
 
