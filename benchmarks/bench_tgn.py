@@ -10,61 +10,32 @@ Run on an idle machine::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pyg_tgn_reference as ref  # noqa: E402
+import tgn_timing  # noqa: E402
 
-from graphcl.data.temporal import chronological_split  # noqa: E402
-from graphcl.train.temporal import (  # noqa: E402
-    EventStream,
-    RandomDestinations,
-    build_model,
-    resolve_config,
-    train_epoch,
-)
-
-
-def graphcl_epoch(data, batch_size: int, repeats: int, **overrides) -> list[dict]:
-    split = chronological_split(data)
-    train = EventStream(data, split.train_mask)
-    cfg = resolve_config({"batch_size": batch_size, **overrides})
-    model = build_model(cfg, data.num_nodes, data.msg.size(1), 1.0)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"], fused=True)
-    neg = RandomDestinations(train.dst, seed=0)
-    out = []
-    for _ in range(repeats):
-        c0 = time.process_time()
-        stats = train_epoch(model, train, opt, neg, batch_size)
-        out.append({"seconds": stats["seconds"], "cpu_seconds": time.process_time() - c0,
-                    "events_per_s": stats["events_per_s"], "events": train.num_events})
-    return out
+from graphcl.train.temporal import resolve_config  # noqa: E402
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--dataset", default="wikipedia")
+    parser = tgn_timing.parser(__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = ref.load(args.dataset)
+    data, train = tgn_timing.setup(args)
     result = {"dataset": args.dataset, "batch_size": args.batch_size,
               "threads": torch.get_num_threads(), "command": "python " + " ".join(sys.argv),
               "graphcl": [], "graphcl_neighbor_grad_off": [], "pyg": []}
     for _ in range(args.repeats):  # alternate so that load changes hit both alike
-        result["graphcl"] += graphcl_epoch(data, args.batch_size, 1)
-        result["graphcl_neighbor_grad_off"] += graphcl_epoch(data, args.batch_size, 1,
-                                                             neighbor_grad=False)
+        result["graphcl"] += tgn_timing.timed_epochs(
+            data, train, resolve_config({"batch_size": args.batch_size}))
+        result["graphcl_neighbor_grad_off"] += tgn_timing.timed_epochs(
+            data, train, resolve_config({"batch_size": args.batch_size, "neighbor_grad": False}))
         pyg = ref.main(["--dataset", args.dataset, "--epochs", "1", "--no-eval",
                         "--batch-size", str(args.batch_size),
                         "--threads", str(torch.get_num_threads())])
