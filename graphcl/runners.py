@@ -208,6 +208,10 @@ def run_experiment(
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
         "versions": versions(),
     }
+    effective = getattr(runner, "effective_config", None)
+    if effective is not None:
+        # what the seeds actually ran with (e.g. the predictor that `method` selects)
+        results["effective_config"] = _json_safe(effective(name, dict(cfg)))
     if out is not None:
         write_json_atomic(out, results)
         if partial_path is not None and partial_path.exists():

@@ -113,3 +113,30 @@ def test_run_on_format_path_without_card(data_root, tmp_path, capsys):
     assert res["dataset"] == "cora"
     assert res["config"]["epochs"] == 3 and res["config"]["protocol"] == "random"
     assert 0.0 <= res["metrics"]["test_auc"]["mean"] <= 1.0
+
+
+def test_results_record_the_effective_config(tmp_path, monkeypatch):
+    seen = []
+
+    def fake(name, data, config, seed, **kw):
+        seen.append(config["epochs"])
+        return {"test_auc": 0.5 + 0.1 * seed}
+
+    fake.effective_config = lambda name, cfg: {**cfg, "resolved_for": name}
+    monkeypatch.setitem(runners._METHODS, "gae", fake)
+    res = runners.run_experiment("gae", "synthetic:sbm", seeds=2, out=tmp_path / "r.json",
+                                 overrides={"epochs": 3})
+    assert seen == [3, 3]
+    assert res["effective_config"]["resolved_for"] == "synthetic-sbm"
+    assert "resolved_for" not in res["config"]  # the config as given stays as it was
+
+
+def test_link_methods_record_the_decoder_they_ran():
+    from graphcl.train.link import run_ncnc
+
+    cfg = method_config("ncnc", "cora")
+    cfg["method"] = "ncn"
+    eff = run_ncnc.effective_config("cora", cfg)
+    assert eff["predictor"] == "ncn" and cfg["predictor"] == "ncnc"
+    assert eff["batch_size"] == 1152  # the authors' Cora flags
+    assert not any(k.startswith("_") for k in eff)

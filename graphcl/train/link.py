@@ -413,10 +413,15 @@ def run_ncnc(
         out_dir (Path, optional): where checkpoints (``<predictor>_seed<k>.pt``) go; an
             ``init_from`` checkpoint found there is reused. (default: ``None``)
     """
+    cfg = _effective_config(dataset_name, config)
+    return train_link_model(dataset_name, dataset, cfg, seed, out_dir=out_dir).metrics
+
+
+def _effective_config(dataset_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    # `graphcl run ncn|ncnc2|gae_cn`: the method name selects the decoder
     method = config.get("method")
     predictor = method if isinstance(method, str) and method.lower() in _predictor_names() else None
-    cfg = resolve_config(config, dataset_name, predictor)
-    return train_link_model(dataset_name, dataset, cfg, seed, out_dir=out_dir).metrics
+    return resolve_config(config, dataset_name, predictor)
 
 
 def _predictor_names() -> set[str]:
@@ -433,6 +438,8 @@ def _register() -> None:
     # `graphcl run ncn|ncnc2|gae_cn` use models/ncnc.yaml with that decoder (plain `gae` and the
     # heuristics belong to graphcl.train.baselines; here they are predictor values)
     run_ncnc.config_name = "ncnc"  # type: ignore[attr-defined]
+    run_ncnc.effective_config = lambda name, cfg: {  # type: ignore[attr-defined]
+        k: v for k, v in _effective_config(name, cfg).items() if not k.startswith("_")}
     register_method("ncnc", "ncn", "ncnc2", "gae_cn")(run_ncnc)
 
 
