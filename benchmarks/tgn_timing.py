@@ -12,9 +12,9 @@ import torch
 from graphcl.data.temporal import chronological_split
 from graphcl.train.temporal import (
     EventStream,
-    RandomDestinations,
     build_model,
     build_scheme,
+    destination_sampler,
     train_epoch,
 )
 
@@ -44,7 +44,7 @@ def timed_epochs(data, train: EventStream, cfg: dict, repeats: int = 1) -> list[
     scheme = build_scheme(cfg, data.num_nodes, model.memory.memory_dim)
     params = list(model.parameters()) + (list(scheme.parameters()) if scheme else [])
     opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg["lr"], fused=True)
-    neg = RandomDestinations(train.dst, seed=0)
+    neg = destination_sampler(train, seed=0)
     out = []
     for _ in range(repeats):
         c0 = time.process_time()

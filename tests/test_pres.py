@@ -6,7 +6,7 @@ from graphcl.models.tgn import TGN
 from graphcl.train.pres import PRES, TransitionGMM
 from graphcl.train.temporal import (
     EventStream,
-    RandomDestinations,
+    destination_sampler,
     run_pres,
     run_temporal_link,
     train_epoch,
@@ -132,7 +132,7 @@ def test_pres_trains_memory_through_coherence_and_resets_each_epoch():
     mask[:600] = True
     stream = EventStream(data, mask)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    neg = RandomDestinations(stream.dst, seed=0)
+    neg = destination_sampler(stream, seed=0)
     train_epoch(model, stream, opt, neg, 100, pres)
     counts = pres.gmm.count.clone()
     assert counts.sum() > 0

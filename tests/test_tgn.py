@@ -8,7 +8,7 @@ from graphcl.models.tgn import PRESETS, TGN
 from graphcl.nn.memory import NodeMemory
 from graphcl.nn.temporal_neighbors import RecentNeighborStore
 from graphcl.nn.time_encoding import TimeEncoder, TimeProjection
-from graphcl.train.temporal import RandomDestinations, run_temporal_link, run_tgn
+from graphcl.train.temporal import EventStream, destination_sampler, run_temporal_link, run_tgn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -237,13 +237,22 @@ def test_neighbor_grad_switch_keeps_values():
     assert torch.allclose(out, out2, atol=1e-6)
 
 
-def test_mrr_negatives_never_the_positive():
-    sampler = RandomDestinations(torch.arange(10, 20), seed=0)
-    dst = torch.tensor([10, 15, 19, 3])
-    negs = sampler.sample_excluding(dst, 50)
-    assert negs.shape == (4, 50)
-    assert not (negs == dst.view(-1, 1)).any()
-    assert ((negs >= 10) & (negs < 20)).all()
+def test_destination_sampler_replays_after_reset():
+    # TGN's RandEdgeSampler: uniform over the phase's destinations, the same draws after reset
+    data = _stream(300)
+    mask = torch.zeros(data.num_events, dtype=torch.bool)
+    mask[:200] = True
+    stream = EventStream(data, mask)
+    sampler = destination_sampler(stream, seed=0)
+    a = sampler.sample(stream.src, stream.dst, stream.t)
+    assert torch.isin(a, torch.unique(stream.dst)).all()
+    assert torch.unique(a).numel() > 1
+    sampler.reset()
+    assert torch.equal(sampler.sample(stream.src, stream.dst, stream.t), a)
+    state = sampler.state_dict()
+    b = sampler.sample(stream.src, stream.dst, stream.t)
+    sampler.load_state_dict(state)
+    assert torch.equal(sampler.sample(stream.src, stream.dst, stream.t), b)
 
 
 def test_protocol_end_to_end(tmp_path):

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from graphcl.data.negative import fixed_eval_negatives
+from graphcl.data.negative import TemporalNegativeSampler, fixed_eval_negatives
 from graphcl.data.temporal import TemporalSplit, chronological_split
 from graphcl.evaluate.metrics import mrr as mrr_metric
 from graphcl.evaluate.metrics import per_batch_ap_auc
@@ -106,37 +106,10 @@ def inter_event_time_scale(src: Tensor, dst: Tensor, t: Tensor) -> float:
     return float(dt.std())
 
 
-class RandomDestinations:
-    r"""TGN's ``RandEdgeSampler``: uniform draws from a fixed pool of destination ids, with a
-    seedable generator that is reset before each evaluation."""
-
-    def __init__(self, dst: Tensor, seed: int | None = None) -> None:
-        self.pool = torch.unique(dst)
-        if self.pool.numel() == 0:
-            raise ValueError("RandomDestinations: empty destination pool")
-        self.seed = seed
-        self.gen = torch.Generator()
-        self.reset()
-
-    def reset(self) -> None:
-        r"""Restarts the random stream (fixed seed) or reseeds randomly (``seed=None``)."""
-        if self.seed is None:
-            self.gen.seed()
-        else:
-            self.gen.manual_seed(int(self.seed))
-
-    def sample(self, size: int) -> Tensor:
-        r"""``size`` random destinations."""
-        return self.pool[torch.randint(self.pool.numel(), (size,), generator=self.gen)]
-
-    def sample_excluding(self, dst: Tensor, num: int) -> Tensor:
-        r"""``[len(dst), num]`` random destinations, never the event's own destination."""
-        p = self.pool.numel()
-        pos = torch.searchsorted(self.pool, dst)
-        in_pool = (pos < p) & (self.pool[pos.clamp(max=p - 1)] == dst)
-        r = torch.randint(max(p - 1, 1), (dst.numel(), num), generator=self.gen)
-        r = r + (in_pool.unsqueeze(1) & (r >= pos.unsqueeze(1))).long()
-        return self.pool[r.clamp(max=p - 1)]
+def destination_sampler(events: Any, seed: int) -> TemporalNegativeSampler:
+    r"""TGN's ``RandEdgeSampler``: uniform draws from the destinations of ``events`` with a
+    fixed-seed generator, restarted before each evaluation (``reset``)."""
+    return TemporalNegativeSampler(events, strategy="random", dst_pool="unique_dst", seed=seed)
 
 
 class EventStream:
@@ -166,7 +139,7 @@ def _restore(model: TGN, scheme: PRES | None, backup: dict) -> None:
 
 
 def train_epoch(model: TGN, stream: EventStream, optimizer: torch.optim.Optimizer,
-                negatives: RandomDestinations, batch_size: int,
+                negatives: TemporalNegativeSampler, batch_size: int,
                 scheme: PRES | None = None) -> dict[str, float]:
     r"""One training epoch from an empty memory (the TGN "update at start" loop)."""
     model.train()
@@ -180,7 +153,7 @@ def train_epoch(model: TGN, stream: EventStream, optimizer: torch.optim.Optimize
                    total=-(-stream.num_events // batch_size), disable=None)  # None: TTY only
     for _, src, dst, t, msg, e_id in batches:
         optimizer.zero_grad()
-        neg = negatives.sample(src.numel())
+        neg = negatives.sample(src, dst, t)
         pos_out, neg_out, ctx = model(src, dst, t, neg, msg=msg, memory_hook=scheme)
         loss = (F.binary_cross_entropy_with_logits(pos_out, torch.ones_like(pos_out))
                 + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out)))
@@ -197,7 +170,7 @@ def train_epoch(model: TGN, stream: EventStream, optimizer: torch.optim.Optimize
 
 
 @torch.no_grad()
-def evaluate(model: TGN, stream: EventStream, negatives: RandomDestinations, batch_size: int,
+def evaluate(model: TGN, stream: EventStream, negatives: TemporalNegativeSampler, batch_size: int,
              scheme: PRES | None = None, mrr_negatives: Tensor | None = None,
              ) -> dict[str, float]:
     r"""Scores a phase's events in chronological batches, absorbing them into the memory
@@ -209,7 +182,7 @@ def evaluate(model: TGN, stream: EventStream, negatives: RandomDestinations, bat
     negatives.reset()
     if stream.num_events == 0:
         return {"ap": float("nan"), "auc": float("nan")}
-    neg_all = negatives.sample(stream.num_events)
+    neg_all = negatives.sample(stream.src, stream.dst, stream.t)
     pos_scores, neg_scores, mrr_pos, mrr_neg = [], [], [], []
     for sl, src, dst, t, msg, e_id in stream.batches(batch_size):
         neg = neg_all[sl]
@@ -288,10 +261,10 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
     params = list(model.parameters()) + (list(scheme.parameters()) if scheme else [])
     optimizer = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg["lr"], fused=True)
 
-    train_neg = RandomDestinations(train.dst, seed=int(seed) + 10_000)
-    val_neg = RandomDestinations(data.dst, seed=0)
-    test_neg = RandomDestinations(data.dst, seed=2)
-    ind_test_neg = RandomDestinations(ind_test.dst if ind_test.num_events else data.dst, seed=3)
+    train_neg = destination_sampler(train, int(seed) + 10_000)
+    val_neg = destination_sampler(data, 0)
+    test_neg = destination_sampler(data, 2)
+    ind_test_neg = destination_sampler(ind_test if ind_test.num_events else data, 3)
 
     best = {"ap": -1.0}
     bad, epoch_times, rates, epochs_run = 0, [], [], 0
@@ -413,11 +386,10 @@ class TemporalLinkTask:
             "ind_test": EventStream(data, split.new_node_test_mask),
         }
         ind_test = self.streams["ind_test"]
-        self.train_neg = RandomDestinations(self.streams["train"].dst, seed=seed + 10_000)
-        self.val_neg = RandomDestinations(data.dst, seed=0)
-        self.test_neg = RandomDestinations(data.dst, seed=2)
-        self.ind_test_neg = RandomDestinations(
-            ind_test.dst if ind_test.num_events else data.dst, seed=3)
+        self.train_neg = destination_sampler(self.streams["train"], seed + 10_000)
+        self.val_neg = destination_sampler(data, 0)
+        self.test_neg = destination_sampler(data, 2)
+        self.ind_test_neg = destination_sampler(ind_test if ind_test.num_events else data, 3)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self._ctx: Any = None
@@ -435,7 +407,7 @@ class TemporalLinkTask:
 
     def train_batches(self, strategy: Any):
         for _, src, dst, t, msg, e_id in self.streams["train"].batches(self.batch_size):
-            yield src, dst, t, msg, e_id, self.train_neg.sample(src.numel())
+            yield src, dst, t, msg, e_id, self.train_neg.sample(src, dst, t)
 
     def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
         tgn, scheme = self._parts(strategy)
@@ -474,7 +446,7 @@ class TemporalLinkTask:
                 "ind_auc": ind_out["auc"]}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"train_neg": self.train_neg.gen.get_state()}
+        return {"train_neg": self.train_neg.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.train_neg.gen.set_state(state["train_neg"])
+        self.train_neg.load_state_dict(state["train_neg"])
