@@ -10,7 +10,11 @@ as fractions (e.g. ``{"valid_hits@100": 0.91, "test_hits@100": 0.89}``); run sta
 are not fractions (seconds, events/s, epochs) are keyed ``"stat_<name>"``.
 :func:`run_experiment` resolves the dataset, reads ``models/<method>.yaml``, runs the seeds,
 aggregates mean ± std and writes the results JSON atomically. Seeds already finished by a killed
-run are read back from ``<out>.partial.json`` and not run again.
+run are read back from ``<out>.partial.json`` and not run again. Optional attributes of a runner:
+``config_name`` (the YAML it reads), ``effective_config(dataset_name, config)`` (the config the
+seeds really ran with, recorded as ``effective_config``) and ``seed_recorded(dataset_name,
+config, seed, out_dir)``, called once a seed's metrics are in the partial file (e.g. to delete
+the seed's resume state).
 """
 
 from __future__ import annotations
@@ -196,6 +200,10 @@ def run_experiment(
                             "wall_time_s": elapsed,
                             "per_seed": {str(k): v for k, v in done.items()}}),
             )
+            finished = getattr(runner, "seed_recorded", None)
+            if finished is not None:
+                # the seed's metrics are on disk: its per-epoch resume state is not needed
+                finished(name, dict(cfg), seed, out_dir)
     per_seed = [done[s] for s in seed_list]
     results = {
         "method": method,

@@ -140,3 +140,27 @@ def test_link_methods_record_the_decoder_they_ran():
     assert eff["predictor"] == "ncn" and cfg["predictor"] == "ncnc"
     assert eff["batch_size"] == 1152  # the authors' Cora flags
     assert not any(k.startswith("_") for k in eff)
+
+
+def test_link_run_drops_resume_state_once_the_seed_is_recorded(tmp_path, monkeypatch):
+    from graphcl.data.synthetic import attributed_sbm
+    from graphcl.train import link
+
+    data = attributed_sbm(num_nodes=120, num_blocks=2, p_in=0.1, p_out=0.005, num_features=8,
+                          seed=0)
+    monkeypatch.setattr(runners, "resolve", lambda dataset, root=None: ("cora", data))
+    states_seen = []
+    real = link.train_link_model
+
+    def spy(*a, **kw):
+        res = real(*a, **kw)
+        states_seen.extend(p.name for p in tmp_path.glob("*.state.pt"))
+        return res
+
+    monkeypatch.setattr(link, "train_link_model", spy)
+    over = {"epochs": 2, "hiddim": 8, "batch_size": 64, "testbs": 256}
+    res = runners.run_experiment("ncn", "cora", seeds=2, out=tmp_path / "ncn.json",
+                                 overrides=over)
+    assert states_seen == ["ncn_seed0.state.pt", "ncn_seed1.state.pt"]  # written while running
+    assert not list(tmp_path.glob("*.state.pt"))  # and dropped once each seed was recorded
+    assert res["effective_config"]["predictor"] == "ncn"

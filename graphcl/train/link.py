@@ -440,7 +440,16 @@ def _register() -> None:
     run_ncnc.config_name = "ncnc"  # type: ignore[attr-defined]
     run_ncnc.effective_config = lambda name, cfg: {  # type: ignore[attr-defined]
         k: v for k, v in _effective_config(name, cfg).items() if not k.startswith("_")}
+    run_ncnc.seed_recorded = _drop_resume_state  # type: ignore[attr-defined]
     register_method("ncnc", "ncn", "ncnc2", "gae_cn")(run_ncnc)
+
+
+def _drop_resume_state(dataset_name: str, config: dict[str, Any], seed: int,
+                       out_dir: Path | None) -> None:
+    # called by graphcl.runners once the seed's metrics are in <out>.partial.json
+    if out_dir is not None:
+        cfg = _effective_config(dataset_name, config)
+        (Path(out_dir) / f"{cfg['predictor']}_seed{seed}.state.pt").unlink(missing_ok=True)
 
 
 _register()
