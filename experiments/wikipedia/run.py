@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
     parser.add_argument("--sweep", type=int, nargs="*", default=None,
                         help="temporal batch sizes of the AP-vs-batch study")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override config keys of every configuration (YAML values)")
+                        help="override config keys of every configuration (YAML values); "
+                             "SECTION.KEY sets a key of a section, e.g. pres.in_eval=false")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw sweep.svg from the sweep.json in --out and exit")
     parser.add_argument("--threads", type=int, default=1)
@@ -163,8 +164,13 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
     cfgs = configs(args.dataset)
     for item in args.set:
         key, _, value = item.partition("=")
+        parent, _, leaf = key.rpartition(".")
         for cfg in cfgs.values():
-            cfg[key] = yaml.safe_load(value)
+            if parent:  # e.g. pres.in_eval=false: only configurations that have a `pres` section
+                if isinstance(cfg.get(parent), dict):
+                    cfg[parent] = {**cfg[parent], leaf: yaml.safe_load(value)}
+            else:
+                cfg[key] = yaml.safe_load(value)
     command = "python " + " ".join(sys.argv)
     if args.sweep:
         large = cfgs[next(k for k in cfgs if k.startswith("tgn+pres"))]
