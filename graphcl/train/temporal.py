@@ -112,6 +112,16 @@ def destination_sampler(events: Any, seed: int) -> TemporalNegativeSampler:
     return TemporalNegativeSampler(events, strategy="random", dst_pool="unique_dst", seed=seed)
 
 
+def phase_negatives(data: Any, train: EventStream, ind_test: EventStream,
+                    seed: int) -> dict[str, TemporalNegativeSampler]:
+    r"""TGN's four samplers: training (seeded by the run), validation (also for new-node
+    validation), test and new-node test (fixed seeds 0, 2, 3)."""
+    return {"train": destination_sampler(train, int(seed) + 10_000),
+            "valid": destination_sampler(data, 0),
+            "test": destination_sampler(data, 2),
+            "ind_test": destination_sampler(ind_test if ind_test.num_events else data, 3)}
+
+
 class EventStream:
     r"""The events of one phase (train/val/test...) as contiguous tensors."""
 
@@ -261,10 +271,9 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
     params = list(model.parameters()) + (list(scheme.parameters()) if scheme else [])
     optimizer = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg["lr"], fused=True)
 
-    train_neg = destination_sampler(train, int(seed) + 10_000)
-    val_neg = destination_sampler(data, 0)
-    test_neg = destination_sampler(data, 2)
-    ind_test_neg = destination_sampler(ind_test if ind_test.num_events else data, 3)
+    negs = phase_negatives(data, train, ind_test, seed)
+    train_neg, val_neg, test_neg, ind_test_neg = (negs[k] for k in ("train", "valid", "test",
+                                                                    "ind_test"))
 
     best = {"ap": -1.0}
     bad, epoch_times, rates, epochs_run = 0, [], [], 0
@@ -386,10 +395,9 @@ class TemporalLinkTask:
             "ind_test": EventStream(data, split.new_node_test_mask),
         }
         ind_test = self.streams["ind_test"]
-        self.train_neg = destination_sampler(self.streams["train"], seed + 10_000)
-        self.val_neg = destination_sampler(data, 0)
-        self.test_neg = destination_sampler(data, 2)
-        self.ind_test_neg = destination_sampler(ind_test if ind_test.num_events else data, 3)
+        negs = phase_negatives(data, self.streams["train"], ind_test, seed)
+        self.train_neg, self.val_neg = negs["train"], negs["valid"]
+        self.test_neg, self.ind_test_neg = negs["test"], negs["ind_test"]
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self._ctx: Any = None
