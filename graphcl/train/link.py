@@ -80,6 +80,11 @@ _DEFAULTS: dict[str, Any] = {
 _RESUMABLE_CHANGES = ("epochs", "save_checkpoint", "resume")
 
 
+def resume_state_path(out_dir: str | Path, cfg: dict[str, Any], seed: int) -> Path:
+    r"""``<out_dir>/<predictor>_seed<k>.state.pt``: the per-epoch resume state of one seed."""
+    return Path(out_dir) / f"{cfg['predictor']}_seed{seed}.state.pt"
+
+
 def _fingerprint(cfg: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in cfg.items() if k not in _RESUMABLE_CHANGES},
                       sort_keys=True, default=str)
@@ -332,7 +337,7 @@ def train_link_model(
     best: dict[str, tuple[float, float]] = {}  # metric name -> (valid, test) at its best epoch
     main_key = f"valid_{cfg['metric']}"
     best_main = -math.inf
-    state_path = (Path(out_dir) / f"{cfg['predictor']}_seed{seed}.state.pt"
+    state_path = (resume_state_path(out_dir, cfg, seed)
                   if out_dir is not None and cfg.get("resume", True) else None)
     start = 1
     if state_path is not None and state_path.exists():
@@ -448,8 +453,8 @@ def _drop_resume_state(dataset_name: str, config: dict[str, Any], seed: int,
                        out_dir: Path | None) -> None:
     # called by graphcl.runners once the seed's metrics are in <out>.partial.json
     if out_dir is not None:
-        cfg = _effective_config(dataset_name, config)
-        (Path(out_dir) / f"{cfg['predictor']}_seed{seed}.state.pt").unlink(missing_ok=True)
+        resume_state_path(out_dir, _effective_config(dataset_name, config), seed).unlink(
+            missing_ok=True)
 
 
 _register()
