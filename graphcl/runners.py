@@ -101,17 +101,17 @@ def aggregate_metrics(per_seed: Sequence[dict[str, float]]) -> dict[str, dict[st
 
     keys = [k for k in per_seed[0] if all(k in m for m in per_seed)] if per_seed else []
     out = {k: aggregate([float(m[k]) for m in per_seed]) for k in keys}
-    return _json_safe(out)
+    return json_safe(out)
 
 
-def _json_safe(obj: Any) -> Any:
+def json_safe(obj: Any) -> Any:
     r"""JSON has no NaN/inf: an undefined value (one seed's std, an empty split's AP) is null."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
+        return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj
 
 
@@ -196,7 +196,7 @@ def run_experiment(
         if partial_path is not None:
             write_json_atomic(
                 partial_path,
-                _json_safe({"method": method, "dataset": name, "config": cfg,
+                json_safe({"method": method, "dataset": name, "config": cfg,
                             "wall_time_s": elapsed,
                             "per_seed": {str(k): v for k, v in done.items()}}),
             )
@@ -219,7 +219,7 @@ def run_experiment(
     effective = getattr(runner, "effective_config", None)
     if effective is not None:
         # what the seeds actually ran with (e.g. the predictor that `method` selects)
-        results["effective_config"] = _json_safe(effective(name, dict(cfg)))
+        results["effective_config"] = json_safe(effective(name, dict(cfg)))
     if out is not None:
         write_json_atomic(out, results)
         if partial_path is not None and partial_path.exists():

@@ -83,6 +83,38 @@ def test_gmm_only_observed_nodes_change_and_state_round_trip():
         gmm.observe(torch.tensor([0]), torch.ones(1, 4))
 
 
+def test_predict_observe_equals_predict_then_observe():
+    # the fused step (one read and one write per statistic) is the two public steps in order,
+    # through the buffering, the batch-EM initialisation and the stepwise EM, with decay
+    _, _, _, xs = _mixture_stream(num_nodes=12, dim=3, steps=40, seed=3)
+    a = TransitionGMM(12, 3, init_size=4, decay=0.95)
+    b = TransitionGMM(12, 3, init_size=4, decay=0.95)
+    g = torch.Generator().manual_seed(0)
+    for x in xs:
+        nodes = torch.randperm(12, generator=g)[:7].sort().values
+        mask = torch.rand(7, generator=g) > 0.3
+        pred_a, has_a = a.predict(nodes, "mean")
+        a.observe(nodes[mask], x[nodes][mask])
+        pred_b, has_b, count = b.predict_observe(nodes, x[nodes], mask, "mean")
+        assert torch.equal(pred_a, pred_b) and torch.equal(has_a, has_b)
+        assert torch.equal(count + mask.long(), b.count[nodes])
+    assert a.count.max() > 4  # the stepwise EM was reached
+    for k, v in a.state_dict().items():
+        assert torch.allclose(v.float(), b.state_dict()[k].float(), atol=1e-6), k
+
+
+def test_gamma_zero_skips_the_predictor_but_keeps_the_coherence_term():
+    n_id = torch.tensor([0, 1])
+    s_prev = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    s_cmp = torch.tensor([[1.0, 1.0], [1.0, 1.0]], requires_grad=True)
+    pres = PRES(2, 2, gamma=0.0, beta=0.5)
+    for _ in range(3):
+        out = pres(n_id, s_prev, s_cmp, torch.ones(2, dtype=torch.bool), n_id)
+        assert out is s_cmp
+    assert pres.gmm.count.sum() == 0  # nothing to predict: the GMM is never fitted
+    assert pres.loss().requires_grad
+
+
 def test_pres_fusion_only_on_batch_nodes_with_pending_messages():
     pres = PRES(6, 2, gamma=0.25, coherence="none", min_history=1)
     pres.gmm.observe(torch.tensor([0, 1, 2]), torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]))

@@ -29,7 +29,7 @@ import yaml
 from graphcl.data import readers
 from graphcl.evaluate.plot import line_chart_svg
 from graphcl.evaluate.runs import aggregate
-from graphcl.runners import _json_safe
+from graphcl.runners import json_safe
 from graphcl.train.checkpoint import write_json_atomic
 from graphcl.train.temporal import resolve_config, run_temporal_link
 
@@ -94,7 +94,7 @@ def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: 
         "threads": torch.get_num_threads(),
     }
     # strict JSON, written atomically: one seed's std is null, not NaN
-    write_json_atomic(out / f"{name}.json", _json_safe(json.loads(json.dumps(record, default=str))))
+    write_json_atomic(out / f"{name}.json", json_safe(json.loads(json.dumps(record, default=str))))
     return record
 
 
@@ -192,8 +192,7 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                                                               float) and math.isfinite(sd) else None),
                              "valid_ap": rec["metrics"]["valid_ap"]["mean"],
                              "train_epoch_seconds": rec["metrics"]["train_epoch_seconds"]["mean"]})
-                (out / "sweep.json").write_text(json.dumps({"command": command, "rows": rows},
-                                                           indent=2))
+                write_json_atomic(out / "sweep.json", json_safe({"command": command, "rows": rows}))
         lines = [f"Command: `{command}`", "", "| batch | TGN test AP | TGN+PRES test AP | "
                  "TGN s/epoch | TGN+PRES s/epoch |", "|---|---|---|---|---|"]
         for bs in args.sweep:

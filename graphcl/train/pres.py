@@ -105,17 +105,31 @@ class TransitionGMM(nn.Module):
         var = (scatter + nu * v0) / (denom + nu).clamp_min(1e-12)
         return mean, var.clamp_min(self.var_floor)
 
+    def _gather(self, nodes: Tensor) -> tuple[Tensor, ...]:
+        # One read of every statistic of ``nodes``: (count, S0, S1, S2, prior variance).
+        return tuple(t.index_select(0, nodes) for t in
+                     (self.count, self.s0, self.s1, self.s2, self.prior_var))
+
+    def _params_of(self, stats: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor]:
+        count, s0, s1, s2, v0 = stats
+        w = s0 / s0.sum(-1, keepdim=True).clamp_min(1e-12)
+        ready = (count >= self.init_size).to(s0.dtype)
+        return (w,) + self._moments(s0, s1, s2, v0.unsqueeze(1),
+                                    self.prior_strength * ready.view(-1, 1, 1))
+
     def params(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         r"""Mixture weights ``[M, C]``, means ``[M, C, D]`` and variances ``[M, C, D]`` of
         ``nodes``. A node whose mixture is not initialised yet has one component fitted to its
         buffered transitions (its statistics accumulate in component 0 until the
         initialisation; weight 1, the others weight 0, no variance prior)."""
-        s0 = self.s0[nodes]
-        w = s0 / s0.sum(-1, keepdim=True).clamp_min(1e-12)
-        ready = (self.count[nodes] >= self.init_size).to(s0.dtype)
-        return (w,) + self._moments(s0, self.s1[nodes], self.s2[nodes],
-                                    self.prior_var[nodes].unsqueeze(1),
-                                    self.prior_strength * ready.view(-1, 1, 1))
+        return self._params_of(self._gather(nodes))
+
+    def _point(self, w: Tensor, mean: Tensor, mode: str) -> Tensor:
+        if mode == "mean":
+            return (w.unsqueeze(-1) * mean).sum(1)
+        if mode == "component":
+            return mean.gather(1, w.argmax(1).view(-1, 1, 1).expand(-1, 1, self.dim)).squeeze(1)
+        raise ValueError(f"TransitionGMM.predict: mode must be 'component' or 'mean', got {mode!r}")
 
     def predict(self, nodes: Tensor, mode: str = "component") -> tuple[Tensor, Tensor]:
         r"""Predicted transition of ``nodes`` and a mask of the nodes that have statistics.
@@ -123,14 +137,29 @@ class TransitionGMM(nn.Module):
         ``mode="component"`` returns the mean of the heaviest component (the GMM's robust
         point estimate: a rare large jump lives in the other component); ``"mean"`` the
         mixture mean :math:`\sum_c \pi_c \boldsymbol{\mu}_c`."""
-        w, mean, _ = self.params(nodes)
-        if mode == "mean":
-            pred = (w.unsqueeze(-1) * mean).sum(1)
-        elif mode == "component":
-            pred = mean.gather(1, w.argmax(1).view(-1, 1, 1).expand(-1, 1, self.dim)).squeeze(1)
-        else:
-            raise ValueError(f"TransitionGMM.predict: mode must be 'component' or 'mean', got {mode!r}")
-        return pred, self.count[nodes] > 0
+        stats = self._gather(nodes)
+        w, mean, _ = self._params_of(stats)
+        return self._point(w, mean, mode), stats[0] > 0
+
+    @torch.no_grad()
+    def predict_observe(self, nodes: Tensor, x: Tensor, observe: Tensor | None = None,
+                        mode: str = "component") -> tuple[Tensor, Tensor, Tensor]:
+        r""":meth:`predict` for ``nodes`` (unique) from the statistics before this step, then
+        :meth:`observe` of their transitions ``x`` [M, D] (only the rows where ``observe`` is
+        true, all by default), reading and writing every statistic once.
+
+        Returns ``(prediction, has_statistics, count_before)``."""
+        self._check(nodes, x)
+        stats = self._gather(nodes)
+        w, mean, var = self._params_of(stats)
+        pred, count = self._point(w, mean, mode), stats[0]
+        keep = None if observe is None or bool(observe.all()) else observe.nonzero().view(-1)
+        if keep is None:
+            self._update(nodes, x, stats, (w, mean, var))
+        elif keep.numel():
+            self._update(nodes[keep], x[keep], tuple(t[keep] for t in stats),
+                         (w[keep], mean[keep], var[keep]))
+        return pred, count > 0, count
 
     @staticmethod
     def _loglik_bmm(x: Tensor, x2: Tensor, w: Tensor, mean: Tensor, var: Tensor) -> Tensor:
@@ -174,48 +203,58 @@ class TransitionGMM(nn.Module):
         rt = resp.transpose(1, 2)
         return resp.sum(1), torch.bmm(rt, x), torch.bmm(rt, x2)
 
+    def _check(self, nodes: Tensor, x: Tensor) -> None:
+        if x.shape != (nodes.numel(), self.dim):
+            raise ValueError(f"TransitionGMM.observe: x must have shape [{nodes.numel()}, "
+                             f"{self.dim}], got {list(x.shape)}")
+
     @torch.no_grad()
     def observe(self, nodes: Tensor, x: Tensor) -> None:
         r"""Adds one transition ``x`` [M, D] for each of ``nodes`` (unique): buffered until the
         node's mixture is initialised, then one stepwise EM step."""
-        if nodes.numel() == 0:
-            return
-        if x.shape != (nodes.numel(), self.dim):
-            raise ValueError(f"TransitionGMM.observe: x must have shape [{nodes.numel()}, "
-                             f"{self.dim}], got {list(x.shape)}")
+        self._check(nodes, x)
+        if nodes.numel():
+            stats = self._gather(nodes)
+            self._update(nodes, x, stats, self._params_of(stats))
+
+    def _update(self, nodes: Tensor, x: Tensor, stats: tuple[Tensor, ...],
+                params: tuple[Tensor, Tensor, Tensor]) -> None:
+        # New statistics of ``nodes`` from their gathered ``stats`` and parameters: warm nodes
+        # accumulate one Gaussian in component 0 (batch EM once the buffer is full), the others
+        # take one stepwise EM step; then one write per statistic.
         x = x.to(self.s1.dtype)
-        cnt = self.count[nodes]
+        cnt, s0, s1, s2, _ = stats
         warm = cnt < self.init_size
+        online = ~warm
+        if bool(online.any()):
+            w, mean, var = params
+            resp = torch.softmax(self._loglik(x.unsqueeze(1), w, mean, var), dim=-1)
+            resp = resp * online.unsqueeze(1).to(resp.dtype)  # warm rows are handled below
+            keep = torch.where(online, self.decay, 1.0).to(s0.dtype) if self.decay < 1.0 else None
+            if keep is not None:
+                s0, s1, s2 = (s0 * keep.view(-1, 1), s1 * keep.view(-1, 1, 1),
+                              s2 * keep.view(-1, 1, 1))
+            r = resp.unsqueeze(-1)
+            s0 = s0 + resp
+            s1 = s1 + r * x.unsqueeze(1)
+            s2 = s2 + r * x.pow(2).unsqueeze(1)
         if bool(warm.any()):
-            nw, xw = nodes[warm], x[warm]
-            self.init_buffer[nw, cnt[warm]] = xw
-            self.s0[nw, 0] += 1.0  # a single Gaussian until the mixture is initialised
-            self.s1[nw, 0] += xw
-            self.s2[nw, 0] += xw.pow(2)
-            ready = warm & (cnt + 1 == self.init_size)
-            if bool(ready.any()):
+            wi = warm.nonzero().view(-1)
+            nw, xw = nodes[wi], x[wi]
+            self.init_buffer[nw, cnt[wi]] = xw
+            s0 = s0.index_put((wi, torch.zeros_like(wi)), s0[wi, 0] + 1.0)
+            s1 = s1.index_put((wi, torch.zeros_like(wi)), s1[wi, 0] + xw)
+            s2 = s2.index_put((wi, torch.zeros_like(wi)), s2[wi, 0] + xw.pow(2))
+            ready = wi[cnt[wi] + 1 == self.init_size]
+            if ready.numel():
                 buf = self.init_buffer[nodes[ready]]
                 v0 = buf.var(1, unbiased=False).clamp_min(self.var_floor)
                 self.prior_var[nodes[ready]] = v0
-                s0, s1, s2 = self._batch_em(buf, v0)
-                self.s0[nodes[ready]] = s0
-                self.s1[nodes[ready]] = s1
-                self.s2[nodes[ready]] = s2
-        online = ~warm
-        if bool(online.any()):
-            on = nodes[online]
-            xo = x[online]
-            w, mean, var = self.params(on)
-            resp = torch.softmax(self._loglik(xo.unsqueeze(1), w, mean, var), dim=-1)
-            if self.decay < 1.0:
-                self.s0[on] *= self.decay
-                self.s1[on] *= self.decay
-                self.s2[on] *= self.decay
-            r = resp.unsqueeze(-1)
-            self.s0[on] += resp
-            self.s1[on] += r * xo.unsqueeze(1)
-            self.s2[on] += r * xo.pow(2).unsqueeze(1)
-        self.count[nodes] += 1
+                r0, r1, r2 = self._batch_em(buf, v0)
+                s0, s1, s2 = s0.index_put((ready,), r0), s1.index_put((ready,), r1), \
+                    s2.index_put((ready,), r2)
+        for buf, new in ((self.s0, s0), (self.s1, s1), (self.s2, s2), (self.count, cnt + 1)):
+            buf.index_copy_(0, nodes, new)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, dim={self.dim}, "
@@ -247,7 +286,9 @@ class PRES(nn.Module):
     authors' released code, where the term is ``.detach()``-ed and changes only the loss value.
     ``coherence_form="node"`` averages per-node cosine similarities; ``"dimension"`` is the
     code's form (min-max normalised memory, per-dimension cosine along the node axis), here
-    restricted to the batch's nodes. The statistics are state: :meth:`reset_state` every epoch,
+    restricted to the batch's nodes. With :math:`\gamma = 0` (not learnable) there is nothing
+    to predict, so the transition model is not fitted and only the coherence term acts. The
+    statistics are state: :meth:`reset_state` every epoch,
     :meth:`state_backup`/:meth:`state_restore` with the memory, and in :meth:`state_dict`.
 
     Differences from the released code (``jwsu825/MDGNN_BS``): a real GMM fitted by EM instead
@@ -366,19 +407,21 @@ class PRES(nn.Module):
             return s_cmp
         nodes = n_id[idx]
         prev, cmp_ = s_prev[idx], s_cmp[idx]
-        delta_hat, has_stats = self.gmm.predict(nodes, self.predict_mode)
-        has_stats = has_stats & (self.gmm.count[nodes] >= self.min_history)
-        fused = self.gamma * (prev + delta_hat) + (1 - self.gamma) * cmp_
-        use_rows = torch.where(has_stats.unsqueeze(1), fused, cmp_)
-        s_use = s_cmp.index_put((idx,), use_rows)
+        s_use = s_cmp
+        if self.learnable_gamma or self.gamma_init > 0:  # gamma 0: no prediction to make
+            # A node's first update starts from the all-zero memory: not a typical transition.
+            seen = prev.abs().sum(-1) > 0
+            delta_hat, has_stats, count = self.gmm.predict_observe(
+                nodes, (cmp_ - prev).detach(), seen, self.predict_mode)
+            has_stats = has_stats & (count >= self.min_history)
+            fused = self.gamma * (prev + delta_hat) + (1 - self.gamma) * cmp_
+            use_rows = torch.where(has_stats.unsqueeze(1), fused, cmp_)
+            s_use = s_cmp.index_put((idx,), use_rows)
         if self.coherence != "none" and self.training:
             nz = prev.norm(dim=-1) > 0  # a zero memory has no direction
             if bool(nz.any()):
                 loss = self.beta * (1.0 - self.coherence_value(cmp_[nz], prev[nz]))
                 self._loss = loss.detach() if self.coherence == "detached" else loss
-        # A node's first update starts from the all-zero memory: not a typical transition.
-        seen = prev.abs().sum(-1) > 0
-        self.gmm.observe(nodes[seen], (cmp_ - prev)[seen].detach())
         return s_use
 
     def __repr__(self) -> str:
