@@ -1,7 +1,10 @@
 r"""Wall clock per training epoch of TGN at batch 200, TGN at the large batch, and TGN+PRES at
-the large batch (train pass only, same data/split), and the speedups over batch 200::
+the large batch for each ``--gammas`` value (train pass only, same data/split), and the speedups
+over batch 200; ``--set KEY=VALUE`` changes every arm's configuration (YAML values)::
 
     python benchmarks/bench_pres.py --dataset wikipedia --large 800 --repeats 2 --threads 2
+    python benchmarks/bench_pres.py --dataset uci --gammas 0.5 0 \
+        --set query_time=event batch_neighbors=true
 """
 
 from __future__ import annotations
@@ -11,34 +14,46 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tgn_timing  # noqa: E402
 
+from graphcl.train.checkpoint import write_json_atomic  # noqa: E402
 from graphcl.train.temporal import resolve_config  # noqa: E402
 
 
 def main(argv=None) -> dict:
     parser = tgn_timing.parser(__doc__.splitlines()[0])
     parser.add_argument("--large", type=int, default=800)
+    parser.add_argument("--gammas", type=float, nargs="+", default=[0.5],
+                        help="PRES fusion weights, one arm each")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
+    common = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set expects KEY=VALUE, got {item!r}")
+        common[key] = yaml.safe_load(value)
     data, train = tgn_timing.setup(args)
-    runs = {"tgn_b200": resolve_config({"batch_size": 200}),
-            f"tgn_b{args.large}": resolve_config({"batch_size": args.large}),
-            f"tgn+pres_b{args.large}": resolve_config({"batch_size": args.large,
-                                                       "pres": {"gamma": 0.5}})}
+    runs = {"tgn_b200": resolve_config({**common, "batch_size": 200}),
+            f"tgn_b{args.large}": resolve_config({**common, "batch_size": args.large})}
+    for g in args.gammas:
+        name = f"tgn+pres_b{args.large}" + ("" if g == 0.5 else f"_gamma{g:g}")
+        runs[name] = resolve_config({**common, "batch_size": args.large, "pres": {"gamma": g}})
     times: dict[str, list[dict]] = {k: [] for k in runs}
     for _ in range(args.repeats):  # alternate so that load changes hit all alike
         for name, cfg in runs.items():
             times[name] += tgn_timing.timed_epochs(data, train, cfg)
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in times.items()}
     base = best["tgn_b200"]["seconds"]
-    result = {"dataset": args.dataset, "threads": torch.get_num_threads(),
+    result = {"dataset": args.dataset, "threads": torch.get_num_threads(), "set": common,
               "command": "python " + " ".join(sys.argv), "times": times, "best": best,
               "speedup_over_b200": {k: base / v["seconds"] for k, v in best.items()}}
     print(json.dumps({k: result[k] for k in ("best", "speedup_over_b200")}, indent=2))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        write_json_atomic(args.out, result)
     return result
 
 

@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pyg_tgn_reference as ref  # noqa: E402
 import tgn_timing  # noqa: E402
 
+from graphcl.train.checkpoint import write_json_atomic  # noqa: E402
 from graphcl.train.temporal import resolve_config  # noqa: E402
 
 
@@ -52,7 +53,7 @@ def main(argv=None) -> dict:
     print(json.dumps({k: result[k] for k in ("best", "speedup_wall", "speedup_cpu",
                                              "speedup_wall_neighbor_grad_off")}, indent=2))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        write_json_atomic(args.out, result)
     return result
 
 

@@ -36,6 +36,7 @@ from torch_geometric.nn.models.tgn import (
 from graphcl.data import readers
 from graphcl.data.temporal import chronological_split
 from graphcl.evaluate.metrics import per_batch_ap_auc
+from graphcl.train.checkpoint import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = {"wikipedia": "jodie-wikipedia-nofeat/wikipedia_uitl.csv",
@@ -179,7 +180,7 @@ def main(argv=None) -> dict:
               "threads": torch.get_num_threads(), "history": history,
               "command": "python " + " ".join(sys.argv)}
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        write_json_atomic(args.out, result)
     return result
 
 
