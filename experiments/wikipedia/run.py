@@ -40,7 +40,7 @@ FILES = {
 }
 METRICS = ("valid_ap", "valid_auc", "test_ap", "test_auc", "test_mrr", "ind_valid_ap",
            "ind_valid_auc", "ind_test_ap", "ind_test_auc", "ind_test_mrr",
-           "train_epoch_seconds", "best_epoch")
+           "train_epoch_seconds", "best_epoch", "pres_gamma")
 
 
 def data_root() -> Path:

@@ -243,7 +243,7 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         dict: ``valid_ap``, ``valid_auc``, ``ind_valid_ap``, ``ind_valid_auc`` (best epoch),
         ``test_ap``, ``test_auc``, ``test_mrr``, ``ind_test_ap``, ``ind_test_auc``,
         ``ind_test_mrr``, plus ``train_epoch_seconds``, ``train_events_per_second``,
-        ``best_epoch`` and ``epochs_run``.
+        ``best_epoch`` and ``epochs_run``; ``pres_gamma`` when PRES learns its fusion weight.
     """
     cfg = resolve_config(config)
     from graphcl.train.seed import seed_everything
@@ -330,6 +330,8 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
     if q > 0:
         out["test_mrr"] = te["mrr"]
         out["ind_test_mrr"] = ite["mrr"]
+    if scheme is not None and scheme.learnable_gamma:
+        out["pres_gamma"] = float(scheme.gamma.detach())  # learnt weight, best epoch
     return out
 
 
