@@ -122,15 +122,18 @@ def table(records: list[dict], command: str) -> str:
 
 def draw_sweep(rows: list[dict], dataset: str, path: Path) -> Path:
     r"""AP vs temporal batch size, with and without PRES (``sweep.svg``)."""
+    gammas = {r.get("pres_gamma") for r in rows if r["pres"]} - {None}
+    pres_label = "TGN + PRES" + (f" (γ = {gammas.pop():g})" if len(gammas) == 1 else "")
+    arms = ((False, "TGN"), (True, pres_label))
     series = {label: [(r["batch_size"], 100 * r["test_ap"]) for r in rows if r["pres"] == flag]
-              for flag, label in ((False, "TGN"), (True, "TGN + PRES"))}
+              for flag, label in arms}
     def std(r: dict) -> float:  # one seed: no spread (null in the records)
         v = r.get("test_ap_std")
         return 100 * v if isinstance(v, (int, float)) and math.isfinite(v) else 0.0
 
     errors = {label: [std(r) for r in
                       sorted((r for r in rows if r["pres"] == flag), key=lambda r: r["batch_size"])]
-              for flag, label in ((False, "TGN"), (True, "TGN + PRES"))}
+              for flag, label in arms}
     return line_chart_svg({k: v for k, v in series.items() if v}, path, log_x=True,
                           errors={k: v for k, v in errors.items() if v},
                           title=f"{dataset}: test AP vs temporal batch size",
@@ -176,8 +179,15 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
         large = cfgs[next(k for k in cfgs if k.startswith("tgn+pres"))]
         base = cfgs[next(iter(cfgs))]
         rows = []
+        previous = out / "sweep.json"
+        if previous.exists():  # resume a killed sweep: keep the points of the same command
+            done = json.loads(previous.read_text())
+            if done.get("command") == command:
+                rows = done["rows"]
         for bs in args.sweep:
             for with_pres in (False, True):
+                if any(r["batch_size"] == bs and r["pres"] == with_pres for r in rows):
+                    continue
                 cfg = dict(large if with_pres else base, batch_size=bs)
                 if not with_pres:
                     cfg["pres"] = None
@@ -187,6 +197,8 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                 name = f"sweep_{'tgn+pres' if with_pres else 'tgn'}_b{bs}"
                 rec = run_config(name, args.dataset, data, cfg, args.seeds, out)
                 rows.append({"batch_size": bs, "pres": with_pres,
+                             "pres_gamma": (cfg["pres"].get("gamma") if with_pres and isinstance(
+                                 cfg["pres"], dict) else None),
                              "test_ap": rec["metrics"]["test_ap"]["mean"],
                              "test_ap_std": (sd if isinstance(sd := rec["metrics"]["test_ap"]["std"],
                                                               float) and math.isfinite(sd) else None),
