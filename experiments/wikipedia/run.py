@@ -75,26 +75,57 @@ def versions() -> dict[str, str]:
             "torch_geometric": torch_geometric.__version__, "graphcl": graphcl.__version__}
 
 
+def _plain(obj):
+    # what a record looks like once written: strict JSON, NaN as null
+    return json_safe(json.loads(json.dumps(obj, default=str)))
+
+
+def finished_seeds(path: Path, dataset: str, cfg: dict) -> dict[int, dict]:
+    r"""Per-seed metrics of an earlier record at ``path`` made with the same dataset and
+    configuration (so that a rerun with more seeds, or after a kill, only runs the missing
+    ones); empty when there is none or it differs."""
+    if not path.exists():
+        return {}
+    rec = json.loads(path.read_text())
+    if rec.get("dataset") != dataset or rec.get("config") != _plain(cfg):
+        return {}
+    return {int(s): {k: m["values"][i] for k, m in rec["metrics"].items()}
+            for i, s in enumerate(rec["seeds"])}
+
+
 def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: Path) -> dict:
+    r"""Runs ``cfg`` for every seed not already in ``out/<name>.json`` (same dataset and
+    config) and rewrites that record after each seed."""
     start = time.perf_counter()
-    per_seed = []
+    path = out / f"{name}.json"
+    done = finished_seeds(path, dataset, cfg)
+    per_seed, ran, reused = [], [], []
+    record: dict = {}
     for seed in seeds:
-        t0 = time.perf_counter()
-        res = run_temporal_link(data, cfg, seed)
-        print(f"[{dataset}] {name} seed {seed}: "
-              + " ".join(f"{k}={v:.4f}" for k, v in res.items() if k in METRICS)
-              + f" ({time.perf_counter() - t0:.0f}s)", flush=True)
+        if seed in done:
+            res = done[seed]
+            reused.append(seed)
+            print(f"[{dataset}] {name} seed {seed}: reused from {path}", flush=True)
+        else:
+            t0 = time.perf_counter()
+            res = run_temporal_link(data, cfg, seed)
+            ran.append(seed)
+            print(f"[{dataset}] {name} seed {seed}: "
+                  + " ".join(f"{k}={v:.4f}" for k, v in res.items() if k in METRICS)
+                  + f" ({time.perf_counter() - t0:.0f}s)", flush=True)
         per_seed.append(res)
-    record = {
-        "method": name, "dataset": dataset,
-        "metrics": {k: aggregate([r[k] for r in per_seed]) for k in METRICS if k in per_seed[0]},
-        "seeds": seeds, "config": cfg, "wall_time_s": time.perf_counter() - start,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "command": "python " + " ".join(sys.argv), "versions": versions(),
-        "threads": torch.get_num_threads(),
-    }
-    # strict JSON, written atomically: one seed's std is null, not NaN
-    write_json_atomic(out / f"{name}.json", json_safe(json.loads(json.dumps(record, default=str))))
+        record = {
+            "method": name, "dataset": dataset,
+            "metrics": {k: aggregate([r[k] for r in per_seed]) for k in METRICS
+                        if all(k in r for r in per_seed)},
+            "seeds": seeds[: len(per_seed)], "reused_seeds": reused, "config": cfg,
+            "wall_time_s": time.perf_counter() - start,  # of the seeds run by this command
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "command": "python " + " ".join(sys.argv), "versions": versions(),
+            "threads": torch.get_num_threads(),
+        }
+        if ran:  # strict JSON, written atomically: one seed's std is null, not NaN
+            write_json_atomic(path, _plain(record))
     return record
 
 
