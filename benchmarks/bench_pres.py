@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tgn_timing  # noqa: E402
 
+from graphcl.config import parse_set  # noqa: E402
 from graphcl.train.checkpoint import write_json_atomic  # noqa: E402
 from graphcl.train.temporal import resolve_config  # noqa: E402
 
@@ -30,12 +30,10 @@ def main(argv=None) -> dict:
                         help="PRES fusion weights, one arm each")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
-    common = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        common[key] = yaml.safe_load(value)
+    try:
+        common = parse_set(args.set)
+    except ValueError as err:
+        parser.error(str(err))
     data, train = tgn_timing.setup(args)
     runs = {"tgn_b200": resolve_config({**common, "batch_size": 200}),
             f"tgn_b{args.large}": resolve_config({**common, "batch_size": args.large})}

@@ -22,17 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    from graphcl.config import parse_set
+
+    try:
+        return parse_set(items)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def _command() -> str:

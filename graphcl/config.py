@@ -18,10 +18,33 @@ on top of it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    r"""``["KEY=VALUE", ...]`` (the ``--set`` options of the CLI and the scripts) as a dict,
+    each value read as YAML (``pres.in_eval=false`` is a bool), except that exponent notation
+    without a dot (``lr=1e-3``, a string to YAML 1.1) is read as a float.
+
+    Raises:
+        ValueError: An item without ``=`` or with an empty key.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        parsed = yaml.safe_load(value)
+        if isinstance(parsed, str) and _EXPONENT.fullmatch(parsed.strip()):
+            parsed = float(parsed)
+        out[key.strip()] = parsed
+    return out
 
 
 def zoo_dir() -> Path:

@@ -32,3 +32,14 @@ def test_zoo_configs_resolve_for_every_method_alias():
     assert method_config("ncnc", "ogbl-ddi")["batch_size"] == 24576
     assert method_config("tgn", "CollegeMsg")["lr"] == pytest.approx(1e-3)
     assert method_config("tgn", "csv:/some/file.csv", overrides={"lr": 0.5})["lr"] == 0.5
+
+
+def test_parse_set_reads_yaml_values_and_names_bad_items():
+    from graphcl.config import parse_set
+
+    assert parse_set(["lr=1e-3", "x=2.5E+2", "pres.in_eval=false", "name=a=b", " k =3"]) == {
+        "lr": 1e-3, "x": 250.0, "pres.in_eval": False, "name": "a=b", "k": 3}
+    with pytest.raises(ValueError, match="'lr'"):
+        parse_set(["lr"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_set(["=3"])

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from graphcl.config import parse_set
 from graphcl.data import readers
 from graphcl.evaluate.plot import line_chart_svg
 from graphcl.evaluate.runs import aggregate
@@ -196,15 +197,18 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
         return
     data = load(args.dataset)
     cfgs = configs(args.dataset)
-    for item in args.set:
-        key, _, value = item.partition("=")
+    try:
+        overrides = parse_set(args.set)
+    except ValueError as err:
+        parser.error(str(err))
+    for key, value in overrides.items():
         parent, _, leaf = key.rpartition(".")
         for cfg in cfgs.values():
             if parent:  # e.g. pres.in_eval=false: only configurations that have a `pres` section
                 if isinstance(cfg.get(parent), dict):
-                    cfg[parent] = {**cfg[parent], leaf: yaml.safe_load(value)}
+                    cfg[parent] = {**cfg[parent], leaf: value}
             else:
-                cfg[key] = yaml.safe_load(value)
+                cfg[key] = value
     command = "python " + " ".join(sys.argv)
     if args.sweep:
         large = cfgs[next(k for k in cfgs if k.startswith("tgn+pres"))]
