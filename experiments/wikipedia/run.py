@@ -213,16 +213,9 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
     if args.sweep:
         large = cfgs[next(k for k in cfgs if k.startswith("tgn+pres"))]
         base = cfgs[next(iter(cfgs))]
-        rows = []
-        previous = out / "sweep.json"
-        if previous.exists():  # resume a killed sweep: keep the points of the same command
-            done = json.loads(previous.read_text())
-            if done.get("command") == command:
-                rows = done["rows"]
+        rows = []  # a rerun (after a kill) reuses each point's finished seeds (run_config)
         for bs in args.sweep:
             for with_pres in (False, True):
-                if any(r["batch_size"] == bs and r["pres"] == with_pres for r in rows):
-                    continue
                 cfg = dict(large if with_pres else base, batch_size=bs)
                 if not with_pres:
                     cfg["pres"] = None
