@@ -6,6 +6,7 @@ from graphcl.models.tgn import TGN
 from graphcl.train.pres import PRES, TransitionGMM
 from graphcl.train.temporal import (
     EventStream,
+    build_scheme,
     destination_sampler,
     run_pres,
     run_temporal_link,
@@ -135,6 +136,71 @@ def test_pres_fusion_only_on_batch_nodes_with_pending_messages():
     out2 = pres2(torch.tensor([0, 1]), torch.zeros(2, 2), torch.ones(2, 2),
                  torch.ones(2, dtype=torch.bool), torch.tensor([0, 1]))
     assert torch.equal(out2, torch.ones(2, 2)) and pres2.gmm.count.tolist() == [1, 0, 0]
+
+
+def test_pending_event_counts_are_strictly_older_batch_events_of_the_node():
+    src, dst = torch.tensor([0, 1, 0, 2]), torch.tensor([5, 5, 6, 5])
+    t = torch.tensor([1, 2, 2, 3])
+    nodes = torch.tensor([0, 0, 5, 5, 6, 2, 3])
+    t_q = torch.tensor([1, 2, 2, 3, 3, 3, 3])
+    _, _, count = TGN._older_in_batch(nodes, t_q, src, dst, t)
+    # 0@1: none older; 0@2: e0; 5@2: e0; 5@3: e0, e1 (e3 is at t=3); 6@3: e2; 2@3: e3 is not
+    # older; 3 never appears.
+    assert count.tolist() == [0, 1, 1, 2, 1, 0, 0]
+
+
+def test_intra_scope_corrects_only_queries_with_pending_events():
+    pres = PRES(6, 2, gamma=0.5, scope="intra", coherence="none", min_history=1)
+    pres.gmm.observe(torch.tensor([3]), torch.tensor([[0.2, -0.4]]))
+    nodes, pending = torch.tensor([3, 3, 4, 3]), torch.tensor([0, 2, 1, 5])
+    h = torch.ones(4, 2)
+    delta = pres.adjust_queries(nodes, pending, h)
+    # one predicted transition (weight gamma) whatever the count; node 4 has no statistics
+    assert torch.allclose(delta, torch.tensor([[0.0, 0.0], [0.1, -0.2], [0.0, 0.0], [0.1, -0.2]]))
+    # the memory hook of the intra scope observes transitions but corrects nothing itself
+    n_id, prev = torch.tensor([3, 4]), torch.ones(2, 2)
+    out = pres(n_id, prev, prev + 1, torch.ones(2, dtype=torch.bool), n_id)
+    assert torch.equal(out, prev + 1) and pres.gmm.count.tolist() == [0, 0, 0, 2, 1, 0]
+    assert PRES(6, 2, gamma=0.5).adjust_queries(nodes, pending, h) is None  # batch scope
+    assert PRES(6, 2, gamma=0.0, scope="intra").adjust_queries(nodes, pending, h) is None
+    pres.eval()
+    pres.in_eval = False
+    assert pres.adjust_queries(nodes, pending, h) is None
+    with pytest.raises(ValueError, match="scope"):
+        PRES(6, 2, scope="everything")
+    with pytest.raises(ValueError, match="query_time='event'"):
+        build_scheme({"pres": {"scope": "intra"}, "query_time": "first"}, 6, 2)
+
+
+def test_intra_scope_trains_and_never_leaks_the_batch_into_its_own_scores():
+    data = temporal_sbm_stream(num_nodes=30, num_events=800, seed=2)
+    model = TGN(data.num_nodes, data.msg.size(1), memory_dim=8, time_dim=4, embedding_dim=8,
+                query_time="event", batch_neighbors=True)
+    pres = PRES(data.num_nodes, 8, gamma=0.5, scope="intra", min_history=1)
+    mask = torch.zeros(data.num_events, dtype=torch.bool)
+    mask[:600] = True
+    stream = EventStream(data, mask)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_epoch(model, stream, opt, destination_sampler(stream, seed=0), 100, pres)
+    assert pres.gmm.count.sum() > 0
+    model.eval()
+    pres.eval()
+    sl = slice(600, 700)
+    src, dst, t, msg = data.src[sl], data.dst[sl], data.t[sl], data.msg[sl]
+    backup = pres.state_backup()
+    with torch.no_grad():
+        plain = model(src, dst, t, msg=msg)[0]
+        pos = model(src, dst, t, msg=msg, memory_hook=pres)[0]
+        pres.state_restore(backup)
+        assert not torch.allclose(plain, pos)  # some queries had pending events
+        i = 40
+        dst2, t2, msg2 = dst.clone(), t.clone(), msg.clone()
+        dst2[i + 1:] = torch.randint(data.num_nodes, (99 - i,))
+        t2[i + 1:] = t2[i + 1:] + 1
+        msg2[i:] = 1e3
+        pos2 = model(src, dst2, t2, msg=msg2, memory_hook=pres)[0]
+        pres.state_restore(backup)
+    assert torch.allclose(pos2[: i + 1], pos[: i + 1])
 
 
 def test_coherence_gradient_modes():

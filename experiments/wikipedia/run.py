@@ -155,7 +155,10 @@ def table(records: list[dict], command: str) -> str:
 def draw_sweep(rows: list[dict], dataset: str, path: Path) -> Path:
     r"""AP vs temporal batch size, with and without PRES (``sweep.svg``)."""
     gammas = {r.get("pres_gamma") for r in rows if r["pres"]} - {None}
-    pres_label = "TGN + PRES" + (f" (γ = {gammas.pop():g})" if len(gammas) == 1 else "")
+    scopes = {r.get("pres_scope") for r in rows if r["pres"]} - {None, "batch"}
+    parts = ([f"{scopes.pop()} scope"] if len(scopes) == 1 else []) + (
+        [f"γ = {gammas.pop():g}"] if len(gammas) == 1 else [])
+    pres_label = "TGN + PRES" + (f" ({', '.join(parts)})" if parts else "")
     arms = ((False, "TGN"), (True, pres_label))
     series = {label: [(r["batch_size"], 100 * r["test_ap"]) for r in rows if r["pres"] == flag]
               for flag, label in arms}
@@ -227,6 +230,8 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                 rows.append({"batch_size": bs, "pres": with_pres,
                              "pres_gamma": (cfg["pres"].get("gamma") if with_pres and isinstance(
                                  cfg["pres"], dict) else None),
+                             "pres_scope": (cfg["pres"].get("scope", "batch") if with_pres
+                                            and isinstance(cfg["pres"], dict) else None),
                              "test_ap": rec["metrics"]["test_ap"]["mean"],
                              "test_ap_std": (sd if isinstance(sd := rec["metrics"]["test_ap"]["std"],
                                                               float) and math.isfinite(sd) else None),

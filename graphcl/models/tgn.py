@@ -28,6 +28,7 @@ PRESETS: dict[str, dict] = {
 }
 
 MemoryHook = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]
+QueryHook = Callable[[Tensor, Tensor, Tensor], "Tensor | None"]
 
 
 class TemporalAttentionEmbedding(nn.Module):
@@ -81,7 +82,7 @@ class TemporalAttentionEmbedding(nn.Module):
                 m.reset_parameters()
 
     def forward(self, mem: Tensor, pos_q: Tensor, t_q: Tensor, pos_n: Tensor, t_n: Tensor,
-                e_n: Tensor, mask: Tensor) -> Tensor:
+                e_n: Tensor, mask: Tensor, h_q: Tensor | None = None) -> Tensor:
         r"""Embeddings ``[Q, out]`` of the queries.
 
         Args:
@@ -92,11 +93,13 @@ class TemporalAttentionEmbedding(nn.Module):
             t_n (Tensor): Interaction times ``[Q, k]``.
             e_n (Tensor): Interaction features ``[Q, k, F]``.
             mask (Tensor): Valid neighbour slots ``[Q, k]``; rows without any attend to nothing.
+            h_q (Tensor, optional): The queries' own states ``[Q, d]`` when they differ from
+                ``mem[pos_q]`` (a per-query correction). (default: :obj:`None`)
         """
         q_len, k = mask.shape
         heads, dh = self.heads, self.out_channels // self.heads
         phi0 = self.time_enc(mem.new_zeros(1))
-        h_q = mem[pos_q]
+        h_q = mem[pos_q] if h_q is None else h_q
         q = (self.lin_q(h_q) + self.lin_q_time(phi0)).view(q_len, heads, dh)
         # Time/edge projections only for filled slots (early in a stream most are empty).
         dt = (t_q.to(torch.float64).unsqueeze(1) - t_n)[mask].to(mem.dtype)
@@ -283,28 +286,37 @@ class TGN(nn.Module):
         self.memory.state_restore(backup["memory"])
         self.neighbors.state_restore(backup["neighbors"])
 
-    def _batch_neighbors(self, nodes: Tensor, t_q: Tensor, batch: tuple[Tensor, ...],
-                         ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        r"""The :math:`k` most recent events of the current batch strictly older than each
-        query, as ``[Q, k]`` tensors (one sort of the batch's endpoints, then searches)."""
-        src, dst, t, msg = batch
-        k = self.neighbors.size
-        ent_node, ent_nbr = torch.cat([src, dst]), torch.cat([dst, src])
-        ent_t = torch.cat([t, t]).to(torch.float64)
-        ent_feat = torch.cat([msg, msg]).to(self.neighbors.feats.dtype)
+    @staticmethod
+    def _older_in_batch(nodes: Tensor, t_q: Tensor, src: Tensor, dst: Tensor, t: Tensor,
+                        ) -> tuple[Tensor, Tensor, Tensor]:
+        r"""The current batch's endpoint entries (``src`` then ``dst``) sorted by (node, time),
+        and for each query the end of its node's entries strictly older than its time and
+        their count: ``(order, end, count)`` (one sort, then searches)."""
+        ent_node, ent_t = torch.cat([src, dst]), torch.cat([t, t]).to(torch.float64)
         times = torch.unique(ent_t)
         m = times.numel() + 1
         key, order = torch.sort(ent_node * m + torch.searchsorted(times, ent_t))
         older = torch.searchsorted(times, t_q.to(torch.float64))  # batch times < t_q
         end = torch.searchsorted(key, nodes * m + older)
-        count = end - torch.searchsorted(key, nodes * m)
+        return order, end, end - torch.searchsorted(key, nodes * m)
+
+    def _batch_neighbors(self, nodes: Tensor, t_q: Tensor, batch: tuple[Tensor, ...],
+                         ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        r"""The :math:`k` most recent events of the current batch strictly older than each
+        query, as ``[Q, k]`` tensors."""
+        src, dst, t, msg = batch
+        k = self.neighbors.size
+        ent_nbr = torch.cat([dst, src])
+        ent_t = torch.cat([t, t]).to(torch.float64)
+        ent_feat = torch.cat([msg, msg]).to(self.neighbors.feats.dtype)
+        order, end, count = self._older_in_batch(nodes, t_q, src, dst, t)
         j = torch.arange(k, device=nodes.device)
         idx = order[(end.unsqueeze(1) - 1 - j).clamp(min=0)]
         return ent_nbr[idx], ent_t[idx], ent_feat[idx], j < count.unsqueeze(1)
 
     def embed(self, nodes: Tensor, t: Tensor, *, memory_hook: MemoryHook | None = None,
               batch_nodes: Tensor | None = None, batch: tuple[Tensor, ...] | None = None,
-              ) -> tuple[Tensor, MemoryContext]:
+              query_hook: QueryHook | None = None) -> tuple[Tensor, MemoryContext]:
         r"""Embeddings of ``nodes`` [Q] at times ``t`` [Q] from the memory with the previously
         stored messages applied; nothing is written.
 
@@ -317,7 +329,12 @@ class TGN(nn.Module):
             batch_nodes (Tensor, optional): Sorted unique endpoints of the batch's events,
                 given to the hook. (default: :obj:`None` = unique ``nodes``)
             batch (tuple, optional): ``(src, dst, t, msg)`` of the current batch, for
-                ``batch_neighbors``. (default: :obj:`None`)
+                ``batch_neighbors`` and ``query_hook``. (default: :obj:`None`)
+            query_hook (callable, optional): ``hook(nodes, pending, h) -> delta | None``: given
+                each query's node, its number of *pending events* (the current batch's events
+                of that node strictly older than the query, which its memory has not seen) and
+                its memory ``h`` ``[Q, D]``, an additive correction of the query's own memory
+                (e.g. PRES's intra-batch prediction). Needs ``batch``. (default: :obj:`None`)
         """
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):
             raise ValueError(f"TGN.embed: node ids must be in [0, {self.num_nodes})")
@@ -343,12 +360,20 @@ class TGN(nn.Module):
             bn = torch.unique(nodes) if batch_nodes is None else batch_nodes
             mem = memory_hook(n_id, self.memory.memory[n_id], mem, pending, bn)
         pos = torch.searchsorted(n_id, nodes)
+        h_q = None
+        if query_hook is not None and batch is not None:
+            _, _, pending_q = self._older_in_batch(nodes, t, *batch[:3])
+            h_q = mem[pos]
+            delta = query_hook(nodes, pending_q, h_q)
+            h_q = None if delta is None else h_q + delta
         if self.embedding == "attention":
-            z = self.embed_module(mem, pos, t, torch.searchsorted(n_id, nbr), nbr_t, nbr_e, mask)
+            z = self.embed_module(mem, pos, t, torch.searchsorted(n_id, nbr), nbr_t, nbr_e, mask,
+                                  h_q=h_q)
         elif self.embedding == "time":
-            z = self.embed_module(mem[pos], t.to(torch.float64) - last[pos])
+            z = self.embed_module(mem[pos] if h_q is None else h_q,
+                                  t.to(torch.float64) - last[pos])
         else:
-            z = mem[pos]
+            z = mem[pos] if h_q is None else h_q
         return z, ctx
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor | None = None,
@@ -367,14 +392,18 @@ class TGN(nn.Module):
                 ) -> tuple[Tensor, Tensor | None, MemoryContext]:
         r"""Scores a batch: logits of ``(src, dst)`` ``[B]`` and of ``(src, neg_dst)``
         (``neg_dst`` of shape ``[B]`` or ``[B, Q]`` → ``[B]`` / ``[B, Q]``). ``msg`` (the
-        batch's edge features) is only read by ``batch_neighbors``. Call
-        :meth:`update_state` with the returned context afterwards."""
+        batch's edge features) is only read by ``batch_neighbors``. A ``memory_hook`` that
+        also has a method ``adjust_queries`` (:data:`QueryHook`) gets each event query's
+        pending-event count (``query_time="event"`` only: with ``"first"`` a node's one query
+        precedes all its batch events). Call :meth:`update_state` with the returned context
+        afterwards."""
         b = src.numel()
         parts, times = [src, dst], [t, t]
         if neg_dst is not None:
             parts.append(neg_dst.reshape(-1))
             times.append(t.repeat_interleave(neg_dst.numel() // max(b, 1)))
         batch_nodes = torch.unique(torch.cat([src, dst]))
+        query_hook = getattr(memory_hook, "adjust_queries", None)
         nodes, times_q = torch.cat(parts), torch.cat(times)
         if self.query_time == "first":
             uniq, inv = torch.unique(nodes, return_inverse=True)
@@ -385,11 +414,11 @@ class TGN(nn.Module):
             z = z[inv]
         else:
             batch = None
-            if self.batch_neighbors:
+            if self.batch_neighbors or query_hook is not None:
                 feat = msg if msg is not None else self.neighbors.feats.new_zeros(b, self.edge_dim)
                 batch = (src, dst, t, feat)
             z, ctx = self.embed(nodes, times_q, memory_hook=memory_hook, batch_nodes=batch_nodes,
-                                batch=batch)
+                                batch=batch, query_hook=query_hook)
         z_src, z_dst = z[:b], z[b:2 * b]
         pos = self.decoder(z_src, z_dst)
         neg = None

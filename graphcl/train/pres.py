@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 COHERENCE = ("grad", "detached", "none")
 COHERENCE_FORMS = ("node", "dimension")
+SCOPES = ("batch", "intra")
 
 
 class TransitionGMM(nn.Module):
@@ -267,10 +268,10 @@ class PRES(nn.Module):
     <https://arxiv.org/abs/2402.04284>`_, Su et al., ICLR 2024) as a training scheme for any
     memory model with a memory hook (:meth:`graphcl.models.tgn.TGN.embed`).
 
-    For the nodes of the batch whose memory is being updated by their pending messages
-    (and only those), the memory the model computed, :math:`\mathbf{s}^{\text{cmp}}_i`, is
-    fused with the prediction of a per-node transition model
-    (:class:`TransitionGMM`, 2-component diagonal GMM):
+    With ``scope="batch"``, for the nodes of the batch whose memory is being updated by their
+    pending messages (and only those), the memory the model computed,
+    :math:`\mathbf{s}^{\text{cmp}}_i`, is fused with the prediction of a per-node transition
+    model (:class:`TransitionGMM`, 2-component diagonal GMM):
 
     .. math::
         \tilde{\mathbf{s}}_i = \gamma\,\big(\mathbf{s}_i^{-} + \hat{\delta}_i\big)
@@ -278,9 +279,16 @@ class PRES(nn.Module):
         \mathcal{L} = \mathcal{L}_{\text{BCE}} + \beta\,\big(1 - \mathrm{coh}(
         \mathbf{s}^{\text{cmp}}, \mathbf{s}^{-})\big)
 
-    The prediction :math:`\hat\delta_i` uses only transitions observed in earlier batches;
-    the observed transition :math:`\mathbf{s}^{\text{cmp}}_i - \mathbf{s}_i^-` is added
-    afterwards. The corrected memory feeds only the embeddings; the stored memory is the
+    With ``scope="intra"`` the stored-message update is taken as exact and the prediction
+    instead stands in for the events the memory cannot see: an event query whose node had
+    earlier events in the same batch reads :math:`\mathbf{s}^{\text{cmp}}_i +
+    \gamma\,\hat\delta_i` (:meth:`adjust_queries`), i.e. the fusion of the predicted
+    post-update state with the stale one.
+
+    In the batch scope the prediction :math:`\hat\delta_i` uses only transitions observed in
+    earlier batches and the observed transition :math:`\mathbf{s}^{\text{cmp}}_i -
+    \mathbf{s}_i^-` is added afterwards; in the intra scope it is added first (it is known
+    before any of the batch's events). The corrected memory feeds only the embeddings; the stored memory is the
     model's own update (as in the authors' code). The coherence term carries gradient by
     default (``coherence="grad"``, the paper's objective); ``"detached"`` reproduces the
     authors' released code, where the term is ``.detach()``-ed and changes only the loss value.
@@ -315,15 +323,24 @@ class PRES(nn.Module):
             code does. (default: :obj:`True`)
         min_history (int, optional): Transitions a node must have been observed to make
             before its memory is corrected. (default: :obj:`2`)
+        scope (str, optional): Which memory is corrected. ``"batch"``: the batch nodes'
+            memory after their pending messages (from the previous batch) are applied, the
+            structure of the released code restricted to the batch. ``"intra"``: the own
+            memory of each event query whose node has *pending events*, i.e. earlier events
+            in the current batch that its memory cannot have absorbed, the intra-batch
+            dependency the paper targets (:meth:`adjust_queries`; needs the model's
+            ``query_time="event"``). (default: :obj:`"batch"`)
     """
 
     def __init__(
         self, num_nodes: int, memory_dim: int, gamma: float = 0.9, beta: float = 0.1, *,
         learnable_gamma: bool = False, coherence: str = "grad", coherence_form: str = "node",
         num_components: int = 2, predict: str = "component", decay: float = 1.0,
-        in_eval: bool = True, min_history: int = 2,
+        in_eval: bool = True, min_history: int = 2, scope: str = "batch",
     ) -> None:
         super().__init__()
+        if scope not in SCOPES:
+            raise ValueError(f"PRES: scope must be one of {SCOPES}, got {scope!r}")
         if not 0.0 <= gamma <= 1.0:
             raise ValueError(f"PRES: gamma must be in [0, 1], got {gamma}")
         if coherence not in COHERENCE:
@@ -337,6 +354,7 @@ class PRES(nn.Module):
         self.coherence, self.coherence_form = coherence, coherence_form
         self.predict_mode, self.in_eval = predict, in_eval
         self.min_history = int(min_history)
+        self.scope = scope
         self.gmm = TransitionGMM(num_nodes, memory_dim, num_components, decay)
         g = min(max(self.gamma_init, 1e-4), 1 - 1e-4)
         self.gamma_logit = nn.Parameter(torch.tensor(math.log(g / (1 - g))),
@@ -408,8 +426,13 @@ class PRES(nn.Module):
         nodes = n_id[idx]
         prev, cmp_ = s_prev[idx], s_cmp[idx]
         s_use = s_cmp
-        if self.learnable_gamma or self.gamma_init > 0:  # gamma 0: no prediction to make
-            # A node's first update starts from the all-zero memory: not a typical transition.
+        # A node's first update starts from the all-zero memory: not a typical transition.
+        if self._predicts and self.scope == "intra":  # observe only; adjust_queries predicts
+            seen = (prev.abs().sum(-1) > 0).nonzero().view(-1)
+            if seen.numel():
+                with torch.no_grad():
+                    self.gmm.observe(nodes[seen], (cmp_[seen] - prev[seen]).detach())
+        elif self._predicts:
             seen = prev.abs().sum(-1) > 0
             delta_hat, has_stats, count = self.gmm.predict_observe(
                 nodes, (cmp_ - prev).detach(), seen, self.predict_mode)
@@ -424,7 +447,40 @@ class PRES(nn.Module):
                 self._loss = loss.detach() if self.coherence == "detached" else loss
         return s_use
 
+    @property
+    def _predicts(self) -> bool:
+        return self.learnable_gamma or self.gamma_init > 0  # gamma 0: nothing to predict
+
+    def adjust_queries(self, nodes: Tensor, pending: Tensor, h: Tensor) -> Tensor | None:
+        r"""The query hook of ``scope="intra"`` (:data:`graphcl.models.tgn.QueryHook`): the
+        correction :math:`\gamma\,\hat\delta_{v_q}` of the own memory of each query whose
+        node :math:`v_q` has pending events (events earlier in the current batch, which the
+        memory has not absorbed), :math:`\hat\delta_{v_q}` being the node's predicted
+        transition. One transition whatever the number of pending events: the memory absorbs
+        a node's messages of one batch in one update (``last``/``mean`` aggregator), which is
+        the transition the model observes and predicts. Queries without pending events, or
+        whose node has fewer than ``min_history`` observed transitions, are left as they are.
+
+        Args:
+            nodes (Tensor): Query nodes ``[Q]``.
+            pending (Tensor): Pending-event count of each query ``[Q]``.
+            h (Tensor): The queries' memory ``[Q, D]``.
+        """
+        if self.scope != "intra" or not self._predicts:
+            return None
+        if not self.training and not self.in_eval:
+            return None
+        sel = (pending > 0).nonzero().view(-1)
+        if sel.numel() == 0:
+            return None
+        uniq, inv = torch.unique(nodes[sel], return_inverse=True)
+        with torch.no_grad():
+            pred, _ = self.gmm.predict(uniq, self.predict_mode)
+            ok = self.gmm.count[uniq] >= max(self.min_history, 1)
+        step = (pred * ok.unsqueeze(1).to(pred.dtype))[inv].to(h.dtype)
+        return h.new_zeros(h.shape).index_put((sel,), self.gamma * step)
+
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(gamma={self.gamma_init}, beta={self.beta}, "
-                f"coherence={self.coherence!r}, form={self.coherence_form!r}, "
+                f"scope={self.scope!r}, coherence={self.coherence!r}, form={self.coherence_form!r}, "
                 f"gmm={self.gmm})")

@@ -226,6 +226,9 @@ def build_scheme(cfg: dict[str, Any], num_nodes: int, memory_dim: int) -> PRES |
     if not p:
         return None
     p = {} if p is True else dict(p)
+    if p.get("scope") == "intra" and cfg.get("query_time", "first") != "event":
+        raise ValueError("pres.scope='intra' needs query_time='event': with 'first' each node "
+                         "is queried once, before all its batch events, so none is pending")
     return PRES(num_nodes, memory_dim, **p)
 
 
