@@ -301,15 +301,16 @@ class TGN(nn.Module):
         return order, end, end - torch.searchsorted(key, nodes * m)
 
     def _batch_neighbors(self, nodes: Tensor, t_q: Tensor, batch: tuple[Tensor, ...],
+                         older: tuple[Tensor, Tensor, Tensor] | None = None,
                          ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         r"""The :math:`k` most recent events of the current batch strictly older than each
-        query, as ``[Q, k]`` tensors."""
+        query, as ``[Q, k]`` tensors (``older``: :meth:`_older_in_batch`'s answer, if known)."""
         src, dst, t, msg = batch
         k = self.neighbors.size
         ent_nbr = torch.cat([dst, src])
         ent_t = torch.cat([t, t]).to(torch.float64)
         ent_feat = torch.cat([msg, msg]).to(self.neighbors.feats.dtype)
-        order, end, count = self._older_in_batch(nodes, t_q, src, dst, t)
+        order, end, count = older or self._older_in_batch(nodes, t_q, src, dst, t)
         j = torch.arange(k, device=nodes.device)
         idx = order[(end.unsqueeze(1) - 1 - j).clamp(min=0)]
         return ent_nbr[idx], ent_t[idx], ent_feat[idx], j < count.unsqueeze(1)
@@ -338,10 +339,14 @@ class TGN(nn.Module):
         """
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):
             raise ValueError(f"TGN.embed: node ids must be in [0, {self.num_nodes})")
+        older = None  # the batch's events older than each query: one sort, shared
+        if batch is not None and (query_hook is not None or (
+                self.batch_neighbors and self.embedding == "attention")):
+            older = self._older_in_batch(nodes, t, *batch[:3])
         if self.embedding == "attention":
             nbr, nbr_t, nbr_e, mask = self.neighbors(nodes)
             if self.batch_neighbors and batch is not None:
-                b_nbr, b_t, b_e, b_mask = self._batch_neighbors(nodes, t, batch)
+                b_nbr, b_t, b_e, b_mask = self._batch_neighbors(nodes, t, batch, older)
                 all_t = torch.cat([nbr_t, b_t], 1).masked_fill(
                     ~torch.cat([mask, b_mask], 1), float("-inf"))
                 sel = all_t.topk(self.neighbors.size, dim=1).indices
@@ -361,10 +366,9 @@ class TGN(nn.Module):
             mem = memory_hook(n_id, self.memory.memory[n_id], mem, pending, bn)
         pos = torch.searchsorted(n_id, nodes)
         h_q = None
-        if query_hook is not None and batch is not None:
-            _, _, pending_q = self._older_in_batch(nodes, t, *batch[:3])
+        if query_hook is not None and older is not None:
             h_q = mem[pos]
-            delta = query_hook(nodes, pending_q, h_q)
+            delta = query_hook(nodes, older[2], h_q)
             h_q = None if delta is None else h_q + delta
         if self.embedding == "attention":
             z = self.embed_module(mem, pos, t, torch.searchsorted(n_id, nbr), nbr_t, nbr_e, mask,
