@@ -3,7 +3,7 @@ the large batch for each ``--gammas`` value (train pass only, same data/split), 
 over batch 200; ``--set KEY=VALUE`` changes every arm's configuration (YAML values)::
 
     python benchmarks/bench_pres.py --dataset wikipedia --large 800 --repeats 2 --threads 2
-    python benchmarks/bench_pres.py --dataset uci --gammas 0.5 0 \
+    python benchmarks/bench_pres.py --dataset uci --gammas 0.5 0 --scopes batch intra \
         --set query_time=event batch_neighbors=true
 """
 
@@ -28,6 +28,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--large", type=int, default=800)
     parser.add_argument("--gammas", type=float, nargs="+", default=[0.5],
                         help="PRES fusion weights, one arm each")
+    parser.add_argument("--scopes", nargs="+", default=["batch"], choices=["batch", "intra"],
+                        help="PRES scopes (graphcl.train.pres.PRES), one arm each per gamma")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     try:
@@ -37,9 +39,15 @@ def main(argv=None) -> dict:
     data, train = tgn_timing.setup(args)
     runs = {"tgn_b200": resolve_config({**common, "batch_size": 200}),
             f"tgn_b{args.large}": resolve_config({**common, "batch_size": args.large})}
-    for g in args.gammas:
-        name = f"tgn+pres_b{args.large}" + ("" if g == 0.5 else f"_gamma{g:g}")
-        runs[name] = resolve_config({**common, "batch_size": args.large, "pres": {"gamma": g}})
+    pres_common = common.get("pres") if isinstance(common.get("pres"), dict) else {}
+    for scope in args.scopes:
+        for g in args.gammas:
+            if g == 0 and scope != args.scopes[0]:
+                continue  # gamma 0 predicts nothing: the scope changes nothing
+            name = (f"tgn+pres_b{args.large}" + ("" if g == 0.5 else f"_gamma{g:g}")
+                    + ("" if scope == "batch" or g == 0 else f"_{scope}"))
+            runs[name] = resolve_config({**common, "batch_size": args.large,
+                                         "pres": {**pres_common, "gamma": g, "scope": scope}})
     times: dict[str, list[dict]] = {k: [] for k in runs}
     tgn_timing.timed_epochs(data, train, runs["tgn_b200"])  # untimed warm-up (allocator, caches)
     for _ in range(args.repeats):  # alternate so that load changes hit all alike
