@@ -369,7 +369,8 @@ class TGN(nn.Module):
         if query_hook is not None and older is not None:
             h_q = mem[pos]
             delta = query_hook(nodes, older[2], h_q)
-            h_q = None if delta is None else h_q + delta
+            if delta is not None:
+                h_q = h_q + delta
         if self.embedding == "attention":
             z = self.embed_module(mem, pos, t, torch.searchsorted(n_id, nbr), nbr_t, nbr_e, mask,
                                   h_q=h_q)

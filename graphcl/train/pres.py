@@ -288,10 +288,11 @@ class PRES(nn.Module):
     In the batch scope the prediction :math:`\hat\delta_i` uses only transitions observed in
     earlier batches and the observed transition :math:`\mathbf{s}^{\text{cmp}}_i -
     \mathbf{s}_i^-` is added afterwards; in the intra scope it is added first (it is known
-    before any of the batch's events). The corrected memory feeds only the embeddings; the stored memory is the
-    model's own update (as in the authors' code). The coherence term carries gradient by
-    default (``coherence="grad"``, the paper's objective); ``"detached"`` reproduces the
-    authors' released code, where the term is ``.detach()``-ed and changes only the loss value.
+    before any of the batch's events). The corrected memory feeds only the embeddings; the
+    stored memory is the model's own update (as in the authors' code). The coherence term
+    carries gradient by default (``coherence="grad"``, the paper's objective); ``"detached"``
+    reproduces the authors' released code, where the term is ``.detach()``-ed and changes only
+    the loss value.
     ``coherence_form="node"`` averages per-node cosine similarities; ``"dimension"`` is the
     code's form (min-max normalised memory, per-dimension cosine along the node axis), here
     restricted to the batch's nodes. With :math:`\gamma = 0` (not learnable) there is nothing
