@@ -428,13 +428,13 @@ class PRES(nn.Module):
         prev, cmp_ = s_prev[idx], s_cmp[idx]
         s_use = s_cmp
         # A node's first update starts from the all-zero memory: not a typical transition.
+        seen = prev.abs().sum(-1) > 0
         if self._predicts and self.scope == "intra":  # observe only; adjust_queries predicts
-            seen = (prev.abs().sum(-1) > 0).nonzero().view(-1)
-            if seen.numel():
+            keep = seen.nonzero().view(-1)
+            if keep.numel():
                 with torch.no_grad():
-                    self.gmm.observe(nodes[seen], (cmp_[seen] - prev[seen]).detach())
+                    self.gmm.observe(nodes[keep], (cmp_[keep] - prev[keep]).detach())
         elif self._predicts:
-            seen = prev.abs().sum(-1) > 0
             delta_hat, has_stats, count = self.gmm.predict_observe(
                 nodes, (cmp_ - prev).detach(), seen, self.predict_mode)
             has_stats = has_stats & (count >= self.min_history)
@@ -442,9 +442,8 @@ class PRES(nn.Module):
             use_rows = torch.where(has_stats.unsqueeze(1), fused, cmp_)
             s_use = s_cmp.index_put((idx,), use_rows)
         if self.coherence != "none" and self.training:
-            nz = prev.norm(dim=-1) > 0  # a zero memory has no direction
-            if bool(nz.any()):
-                loss = self.beta * (1.0 - self.coherence_value(cmp_[nz], prev[nz]))
+            if bool(seen.any()):  # a zero memory has no direction
+                loss = self.beta * (1.0 - self.coherence_value(cmp_[seen], prev[seen]))
                 self._loss = loss.detach() if self.coherence == "detached" else loss
         return s_use
 
