@@ -41,7 +41,7 @@ FILES = {
 }
 METRICS = ("valid_ap", "valid_auc", "test_ap", "test_auc", "test_mrr", "ind_valid_ap",
            "ind_valid_auc", "ind_test_ap", "ind_test_auc", "ind_test_mrr",
-           "train_epoch_seconds", "best_epoch", "pres_gamma")
+           "train_epoch_seconds", "best_epoch", "epochs_run", "pres_gamma")
 
 
 def data_root() -> Path:
@@ -90,8 +90,13 @@ def finished_seeds(path: Path, dataset: str, cfg: dict) -> dict[int, dict]:
     rec = json.loads(path.read_text())
     if rec.get("dataset") != dataset or rec.get("config") != _plain(cfg):
         return {}
-    return {int(s): {k: m["values"][i] for k, m in rec["metrics"].items()}
+    curves = rec.get("val_ap_curves", {})
+    done = {int(s): {k: m["values"][i] for k, m in rec["metrics"].items()}
             for i, s in enumerate(rec["seeds"])}
+    for s, res in done.items():
+        if str(s) in curves:
+            res["val_ap_curve"] = curves[str(s)]
+    return done
 
 
 def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: Path) -> dict:
@@ -120,6 +125,10 @@ def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: 
             "metrics": {k: aggregate([r[k] for r in per_seed]) for k in METRICS
                         if all(k in r for r in per_seed)},
             "seeds": seeds[: len(per_seed)], "reused_seeds": reused, "config": cfg,
+            # validation AP after every epoch, per seed (to see whether a run had converged)
+            "val_ap_curves": {str(s): r["val_ap_curve"] for s, r in
+                              zip(seeds[: len(per_seed)], per_seed, strict=True)
+                              if "val_ap_curve" in r},
             "wall_time_s": time.perf_counter() - start,  # of the seeds run by this command
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "command": "python " + " ".join(sys.argv), "versions": versions(),

@@ -246,7 +246,8 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         dict: ``valid_ap``, ``valid_auc``, ``ind_valid_ap``, ``ind_valid_auc`` (best epoch),
         ``test_ap``, ``test_auc``, ``test_mrr``, ``ind_test_ap``, ``ind_test_auc``,
         ``ind_test_mrr``, plus ``train_epoch_seconds``, ``train_events_per_second``,
-        ``best_epoch`` and ``epochs_run``; ``pres_gamma`` when PRES learns its fusion weight.
+        ``best_epoch`` and ``epochs_run``; ``pres_gamma`` when PRES learns its fusion weight;
+        ``val_ap_curve``, the validation AP after every epoch run (a list).
     """
     cfg = resolve_config(config)
     from graphcl.train.seed import seed_everything
@@ -279,7 +280,7 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
                                                                     "ind_test"))
 
     best = {"ap": -1.0}
-    bad, epoch_times, rates, epochs_run = 0, [], [], 0
+    bad, epoch_times, rates, epochs_run, curve = 0, [], [], 0, []
     for epoch in range(1, int(cfg["epochs"]) + 1):
         stats = train_epoch(model, train, optimizer, train_neg, int(cfg["batch_size"]), scheme)
         epoch_times.append(stats["seconds"])
@@ -291,6 +292,7 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         _restore(model, scheme, after_train)
         iv = evaluate(model, ind_val, val_neg, int(cfg["eval_batch_size"]), scheme)
         _restore(model, scheme, after_val)
+        curve.append(float(v["ap"]))
         if cfg["verbose"]:
             print(f"epoch {epoch:3d} loss {stats['loss']:.4f} train {stats['seconds']:.1f}s "
                   f"({stats['events_per_s']:.0f} ev/s) val ap {v['ap']:.4f} auc {v['auc']:.4f} "
@@ -329,6 +331,7 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         "train_epoch_seconds": float(np.mean(epoch_times)),
         "train_events_per_second": float(np.mean(rates)),
         "best_epoch": float(best["epoch"]), "epochs_run": float(epochs_run),
+        "val_ap_curve": curve,
     }
     if q > 0:
         out["test_mrr"] = te["mrr"]
@@ -346,6 +349,7 @@ def _run(dataset_name: str, dataset: Any, config: dict, seed: int,
     if force_pres is False:
         cfg["pres"] = None
     metrics = run_temporal_link(dataset, cfg, seed)
+    metrics.pop("val_ap_curve")  # per-epoch list; the runners' results hold scalars
     # Run statistics (seconds, events/s, epochs) are not fractions: prefixed "stat_" so that
     # reports do not print them as percentages.
     return {(k if k.startswith(("valid_", "test_", "ind_")) else f"stat_{k}"): v
