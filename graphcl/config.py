@@ -132,7 +132,12 @@ def method_config(
         dataset (str, optional): dataset card name (see :func:`dataset_section`).
             (default: ``None``)
         path (str or PathLike, optional): an explicit config file. (default: ``None``)
-        overrides (dict, optional): values that win over both. (default: ``None``)
+        overrides (dict, optional): values that win over both; a dotted key sets a key of a
+            section (``{"pres.gamma": 0.5}``: ``gamma`` of ``pres``, which is created when
+            absent or null). (default: ``None``)
+
+    Raises:
+        ValueError: A dotted override whose section is a plain value.
     """
     if path is None:
         path = zoo_dir() / f"{method}.yaml"
@@ -140,6 +145,17 @@ def method_config(
             known = sorted(p.stem for p in zoo_dir().glob("*.yaml"))
             raise FileNotFoundError(f"no config for method {method!r} at {path}; known: {known}")
     out = select_sections(read_config(path), dataset)
-    if overrides:
-        out.update(overrides)
+    for key, value in (overrides or {}).items():
+        *sections, leaf = key.split(".")
+        node = out
+        for i, sec in enumerate(sections):
+            if node.get(sec) is None:
+                node[sec] = {}
+            elif not isinstance(node[sec], dict):
+                raise ValueError(f"cannot set {key!r}: {'.'.join(sections[:i + 1])!r} is "
+                                 f"{node[sec]!r}, not a section")
+            else:
+                node[sec] = dict(node[sec])  # never alter a section shared with the YAML's anchors
+            node = node[sec]
+        node[leaf] = value
     return out

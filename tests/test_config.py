@@ -34,6 +34,19 @@ def test_zoo_configs_resolve_for_every_method_alias():
     assert method_config("tgn", "csv:/some/file.csv", overrides={"lr": 0.5})["lr"] == 0.5
 
 
+def test_dotted_overrides_set_section_keys():
+    # `graphcl run pres --set pres.gamma=0.5 pres.scope=intra`: keys of the `pres` section
+    cfg = method_config("pres", "wikipedia", overrides={"pres.gamma": 0.5, "pres.scope": "intra"})
+    assert cfg["pres"]["gamma"] == 0.5 and cfg["pres"]["scope"] == "intra"
+    assert cfg["pres"]["beta"] == method_config("pres", "wikipedia")["pres"]["beta"]  # kept
+    assert method_config("pres", "wikipedia")["pres"]["gamma"] == 0.0  # the file is untouched
+    # a null or absent section is created (TGN's `pres: null` switches PRES on with it)
+    assert method_config("tgn", "wikipedia", overrides={"pres.gamma": 0.5})["pres"] == {
+        "gamma": 0.5}
+    with pytest.raises(ValueError, match="'lr' is 0.0001, not a section"):
+        method_config("tgn", "wikipedia", overrides={"lr.x": 1})
+
+
 def test_parse_set_reads_yaml_values_and_names_bad_items():
     from graphcl.config import parse_set
 

@@ -271,6 +271,60 @@ def test_protocol_end_to_end(tmp_path):
         run_temporal_link(data, {"batchsize": 3}, 0)
 
 
+def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
+    # a run killed in epoch 3 resumes from its per-epoch state (weights, optimiser, memory, PRES
+    # statistics, sampler and RNG states) and ends with the uninterrupted run's metrics
+    import graphcl.train.temporal as temporal
+
+    data = _stream(1200)
+    cfg = {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8, "epochs": 3, "patience": 5,
+           "batch_size": 100, "eval_batch_size": 100, "mrr_num_neg": 5, "lr": 3e-3,
+           "query_time": "event", "batch_neighbors": True,
+           "pres": {"gamma": 0.5, "scope": "intra", "min_history": 1}}
+    timing = ("train_epoch_seconds", "train_events_per_second")
+    full = {k: v for k, v in run_temporal_link(data, cfg, seed=3).items() if k not in timing}
+    assert len(full["val_ap_curve"]) == 3
+
+    calls = {"n": 0}
+    real_evaluate = temporal.evaluate
+
+    def dying_evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # validation of epoch 3 (two evaluations per epoch)
+            raise KeyboardInterrupt
+        return real_evaluate(*args, **kwargs)
+
+    state = tmp_path / "run.state.pt"
+    monkeypatch.setattr(temporal, "evaluate", dying_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        run_temporal_link(data, cfg, seed=3, state_path=state)
+    monkeypatch.setattr(temporal, "evaluate", real_evaluate)
+    assert state.exists()
+    resumed = run_temporal_link(data, cfg, seed=3, state_path=state)
+    assert {k: v for k, v in resumed.items() if k not in timing} == full
+
+    # a finished run continues when the epoch cap is raised, as if it had been run in one go
+    longer = {k: v for k, v in run_temporal_link(data, {**cfg, "epochs": 4}, seed=3).items()
+              if k not in timing}
+    extended = run_temporal_link(data, {**cfg, "epochs": 4}, seed=3, state_path=state)
+    assert {k: v for k, v in extended.items() if k not in timing} == longer
+
+    with pytest.raises(ValueError, match="different config or seed"):
+        run_temporal_link(data, {**cfg, "lr": 1e-3}, seed=3, state_path=state)
+    with pytest.raises(ValueError, match="different config or seed"):
+        run_temporal_link(data, cfg, seed=4, state_path=state)
+    with pytest.raises(ValueError, match="more than the 2 asked for"):
+        run_temporal_link(data, {**cfg, "epochs": 2}, seed=3, state_path=state)
+
+
+def test_early_stop_replay():
+    from graphcl.train.temporal import _early_stop
+
+    assert _early_stop([0.5, 0.6, 0.6, 0.55], 3) == (2, None)
+    assert _early_stop([0.5, 0.6, 0.6, 0.55], 2) == (2, 4)
+    assert _early_stop([0.5, 0.4, 0.3, 0.7, 0.6], 2) == (2, 3)  # stops before the later best
+
+
 @pytest.mark.parametrize("preset", ["jodie", "apan"])
 def test_presets_under_the_protocol(preset):
     data = _stream(800)

@@ -15,6 +15,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from graphcl.evaluate.plot import line_chart_svg
 from graphcl.evaluate.runs import aggregate
 from graphcl.runners import json_safe
 from graphcl.train.checkpoint import write_json_atomic
-from graphcl.train.temporal import resolve_config, run_temporal_link
+from graphcl.train.temporal import config_fingerprint, resolve_config, run_temporal_link
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = {
@@ -114,7 +115,11 @@ def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: 
             print(f"[{dataset}] {name} seed {seed}: reused from {path}", flush=True)
         else:
             t0 = time.perf_counter()
-            res = run_temporal_link(data, cfg, seed)
+            # per-epoch resume state (git-ignored *.state.pt), one per config and seed, kept
+            # after the seed: a rerun with a higher epoch cap or patience continues from it
+            key = hashlib.sha1(config_fingerprint(resolve_config(cfg), seed).encode())
+            res = run_temporal_link(
+                data, cfg, seed, state_path=out / f"{name}_seed{seed}_{key.hexdigest()[:10]}.state.pt")
             ran.append(seed)
             print(f"[{dataset}] {name} seed {seed}: "
                   + " ".join(f"{k}={v:.4f}" for k, v in res.items() if k in METRICS)

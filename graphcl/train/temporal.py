@@ -27,6 +27,8 @@ Protocol (``/work/shared/specs/tgn_protocol.md`` §2.2, §4.3):
 from __future__ import annotations
 
 import copy
+import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -75,6 +77,33 @@ METADATA_KEYS = ("method", "source", "dataset", "description", "notes")
 MODEL_KEYS = ("memory_dim", "time_dim", "embedding_dim", "num_neighbors", "heads", "dropout",
               "message", "time_init", "embedding", "aggregator", "updater", "query_time",
               "neighbor_grad", "batch_neighbors")
+
+
+# Keys that do not change the training trajectory: a resume state written with other values
+# of these can be continued (e.g. raising the epoch cap of a finished run).
+RESUMABLE_CHANGES = ("epochs", "patience", "verbose")
+
+
+def config_fingerprint(cfg: dict[str, Any], seed: int) -> str:
+    r"""What a resume state must match: the seed and the merged config less
+    :data:`RESUMABLE_CHANGES` (a canonical JSON string)."""
+    return json.dumps({"seed": int(seed), **{k: v for k, v in cfg.items()
+                                             if k not in RESUMABLE_CHANGES}},
+                      sort_keys=True, default=str)
+
+
+def _early_stop(curve: list[float], patience: int) -> tuple[int, int | None]:
+    r"""Replays early stopping on a validation curve: the non-improving epochs at its end and
+    the epoch at which ``patience`` of them stopped the run (``None``: not stopped)."""
+    best, bad = -float("inf"), 0
+    for epoch, v in enumerate(curve, 1):
+        if v > best:
+            best, bad = v, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                return bad, epoch
+    return bad, None
 
 
 def resolve_config(config: dict | None, dataset_name: str | None = None) -> dict[str, Any]:
@@ -233,7 +262,8 @@ def build_scheme(cfg: dict[str, Any], num_nodes: int, memory_dim: int) -> PRES |
 
 
 def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
-                      split: TemporalSplit | None = None) -> dict[str, float]:
+                      split: TemporalSplit | None = None,
+                      state_path: str | Path | None = None) -> dict[str, float]:
     r"""Trains and evaluates one memory model (optionally with PRES) under the TGN protocol.
 
     Args:
@@ -241,6 +271,13 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         config (dict): A merged config (see :func:`resolve_config`).
         seed (int): Seed of initialisation, training negatives and dropout.
         split (TemporalSplit, optional): Precomputed split. (default: :obj:`None`)
+        state_path (str or Path, optional): Resume state, written atomically after every
+            epoch (weights, optimiser, memory, PRES statistics, RNG and sampler states, best
+            epoch so far); if the file exists the run continues from it and ends with the
+            metrics an uninterrupted run gives. A state written with a different config or
+            seed is an error; ``epochs`` and ``patience`` may differ (raising them continues
+            a finished run) unless the new ``patience`` would have stopped the run before the
+            state's epoch. (default: :obj:`None`)
 
     Returns:
         dict: ``valid_ap``, ``valid_auc``, ``ind_valid_ap``, ``ind_valid_auc`` (best epoch),
@@ -250,7 +287,8 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         ``val_ap_curve``, the validation AP after every epoch run (a list).
     """
     cfg = resolve_config(config)
-    from graphcl.train.seed import seed_everything
+    from graphcl.train.checkpoint import load_checkpoint, save_checkpoint
+    from graphcl.train.seed import get_rng_state, seed_everything, set_rng_state
 
     seed_everything(int(seed))
     if getattr(data, "msg", None) is None or data.msg.dim() != 2:
@@ -281,7 +319,36 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
 
     best = {"ap": -1.0}
     bad, epoch_times, rates, epochs_run, curve = 0, [], [], 0, []
-    for epoch in range(1, int(cfg["epochs"]) + 1):
+    stopped = False
+    fingerprint = config_fingerprint(cfg, seed)
+    if state_path is not None and Path(state_path).exists():
+        st = load_checkpoint(state_path)
+        if st.get("fingerprint") != fingerprint:
+            raise ValueError(f"{state_path} holds a run with a different config or seed; delete "
+                             "it to start afresh")
+        curve = list(st["curve"])
+        bad, stop_epoch = _early_stop(curve, int(cfg["patience"]))
+        if stop_epoch is not None and stop_epoch < len(curve):
+            raise ValueError(f"{state_path} holds {len(curve)} epochs, but patience "
+                             f"{cfg['patience']} stops this run at epoch {stop_epoch}; delete it "
+                             "to start afresh")
+        if len(curve) > int(cfg["epochs"]):
+            raise ValueError(f"{state_path} holds {len(curve)} epochs, more than the "
+                             f"{cfg['epochs']} asked for; delete it to start afresh")
+        model.load_state_dict(st["model"])
+        if scheme is not None:
+            scheme.load_state_dict(st["scheme"])
+        optimizer.load_state_dict(st["optimizer"])
+        train_neg.load_state_dict(st["train_neg"])
+        set_rng_state(st["rng"])
+        best, epoch_times, rates = st["best"], list(st["epoch_times"]), list(st["rates"])
+        epochs_run, stopped = len(curve), stop_epoch is not None
+        if cfg["verbose"]:
+            print(f"resumed seed {seed} after epoch {epochs_run} from {state_path}",
+                  file=sys.stderr, flush=True)
+    for epoch in range(epochs_run + 1, int(cfg["epochs"]) + 1):
+        if stopped:
+            break
         stats = train_epoch(model, train, optimizer, train_neg, int(cfg["batch_size"]), scheme)
         epoch_times.append(stats["seconds"])
         rates.append(stats["events_per_s"])
@@ -304,8 +371,14 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
             bad = 0
         else:
             bad += 1
-            if bad >= int(cfg["patience"]):
-                break
+            stopped = bad >= int(cfg["patience"])
+        if state_path is not None:
+            save_checkpoint(state_path, {
+                "fingerprint": fingerprint, "curve": curve, "best": best,
+                "model": model.state_dict(),
+                "scheme": scheme.state_dict() if scheme is not None else None,
+                "optimizer": optimizer.state_dict(), "train_neg": train_neg.state_dict(),
+                "rng": get_rng_state(), "epoch_times": epoch_times, "rates": rates})
 
     # Test from the end-of-validation state of the best epoch (weights, memory, messages).
     model.load_state_dict(best["model"])
@@ -341,14 +414,28 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
     return out
 
 
-def _run(dataset_name: str, dataset: Any, config: dict, seed: int,
-         force_pres: bool | None) -> dict[str, float]:
+def _effective(dataset_name: str, config: dict, force_pres: bool | None) -> dict[str, Any]:
     cfg = resolve_config(config, dataset_name)
     if force_pres is True and not cfg.get("pres"):
         cfg["pres"] = True
     if force_pres is False:
         cfg["pres"] = None
-    metrics = run_temporal_link(dataset, cfg, seed)
+    return cfg
+
+
+def resume_state_path(out_dir: str | Path, method: str, dataset_name: str, seed: int) -> Path:
+    r"""``<out_dir>/<method>_<dataset>_seed<k>.state.pt``: the per-epoch resume state of one
+    seed (characters other than letters, digits, ``_.-`` in the dataset name become ``_``)."""
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "_", str(dataset_name))
+    return Path(out_dir) / f"{method}_{tag}_seed{seed}.state.pt"
+
+
+def _run(dataset_name: str, dataset: Any, config: dict, seed: int, force_pres: bool | None,
+         method: str, out_dir: Path | None) -> dict[str, float]:
+    cfg = _effective(dataset_name, config, force_pres)
+    state = (resume_state_path(out_dir, method, dataset_name, seed) if out_dir is not None
+             else None)
+    metrics = run_temporal_link(dataset, cfg, seed, state_path=state)
     metrics.pop("val_ap_curve")  # per-epoch list; the runners' results hold scalars
     # Run statistics (seconds, events/s, epochs) are not fractions: prefixed "stat_" so that
     # reports do not print them as percentages.
@@ -359,15 +446,29 @@ def _run(dataset_name: str, dataset: Any, config: dict, seed: int,
 @register_method("tgn")
 def run_tgn(dataset_name: str, dataset: Any, config: dict, seed: int,
             out_dir: Path | None = None) -> dict[str, float]:
-    r"""Method runner ``tgn`` (any preset of the family; PRES if the config enables it)."""
-    return _run(dataset_name, dataset, config, seed, None)
+    r"""Method runner ``tgn`` (any preset of the family; PRES if the config enables it). With
+    an ``out_dir`` a killed run resumes from :func:`resume_state_path`."""
+    return _run(dataset_name, dataset, config, seed, None, "tgn", out_dir)
 
 
 @register_method("pres")
 def run_pres(dataset_name: str, dataset: Any, config: dict, seed: int,
              out_dir: Path | None = None) -> dict[str, float]:
-    r"""Method runner ``pres``: the config's memory model trained with PRES."""
-    return _run(dataset_name, dataset, config, seed, True)
+    r"""Method runner ``pres``: the config's memory model trained with PRES. With an
+    ``out_dir`` a killed run resumes from :func:`resume_state_path`."""
+    return _run(dataset_name, dataset, config, seed, True, "pres", out_dir)
+
+
+def _drop_state(method: str):
+    def seed_recorded(dataset_name: str, config: dict, seed: int, out_dir: Path | None) -> None:
+        # called by graphcl.runners once the seed's metrics are in <out>.partial.json
+        if out_dir is not None:
+            resume_state_path(out_dir, method, dataset_name, seed).unlink(missing_ok=True)
+    return seed_recorded
+
+
+run_tgn.seed_recorded = _drop_state("tgn")  # type: ignore[attr-defined]
+run_pres.seed_recorded = _drop_state("pres")  # type: ignore[attr-defined]
 
 
 class TemporalLinkTask:
