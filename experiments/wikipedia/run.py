@@ -166,6 +166,27 @@ def table(records: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def draw_curves(dirs: list[Path], path: Path) -> Path:
+    r"""Validation AP after every epoch (``val_ap_curves``) of every record in ``dirs``, one
+    line per configuration and seed (``curves.svg``)."""
+    series = {}
+    for d in dirs:
+        for rec_path in sorted(Path(d).glob("*.json")):
+            rec = json.loads(rec_path.read_text())
+            cfg = rec.get("config") or {}
+            pres = cfg.get("pres")
+            label = (f"{rec.get('method', rec_path.stem)} ({d.name})" if len(dirs) > 1
+                     else rec.get("method", rec_path.stem))
+            if isinstance(pres, dict) and pres.get("gamma"):
+                label += f" γ={pres['gamma']:g} {pres.get('scope', 'batch')}"
+            for seed, curve in (rec.get("val_ap_curves") or {}).items():
+                series[f"{label} s{seed}"] = [(i + 1, 100 * v) for i, v in enumerate(curve)]
+    if not series:
+        raise SystemExit(f"no val_ap_curves in the records of {[str(d) for d in dirs]}")
+    return line_chart_svg(series, path, title="Validation AP per epoch", xlabel="epoch",
+                          ylabel="validation AP (%)", width=720, height=440)
+
+
 def draw_sweep(rows: list[dict], dataset: str, path: Path) -> Path:
     r"""AP vs temporal batch size, with and without PRES (``sweep.svg``)."""
     gammas = {r.get("pres_gamma") for r in rows if r["pres"]} - {None}
@@ -202,12 +223,18 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                              "SECTION.KEY sets a key of a section, e.g. pres.in_eval=false")
     parser.add_argument("--plot-only", action="store_true",
                         help="redraw sweep.svg from the sweep.json in --out and exit")
+    parser.add_argument("--plot-curves", type=Path, nargs="+", default=None, metavar="DIR",
+                        help="draw the per-epoch validation AP of the records in these "
+                             "folders into --out/curves.svg and exit")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = args.out or Path(__file__).resolve().parents[1] / args.dataset / "results"
     out.mkdir(parents=True, exist_ok=True)
+    if args.plot_curves:
+        print(draw_curves(args.plot_curves, out / "curves.svg"))
+        return
     if args.plot_only:
         rows = json.loads((out / "sweep.json").read_text())["rows"]
         print(draw_sweep(rows, args.dataset, out / "sweep.svg"))
