@@ -280,7 +280,7 @@ def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     cfg = {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8, "epochs": 3, "patience": 5,
            "batch_size": 100, "eval_batch_size": 100, "mrr_num_neg": 5, "lr": 3e-3,
            "query_time": "event", "batch_neighbors": True,
-           "pres": {"gamma": 0.5, "scope": "intra", "min_history": 1}}
+           "pres": {"gamma": 0.5, "scope": "intra", "min_history": 1, "learnable_gamma": True}}
     timing = ("train_epoch_seconds", "train_events_per_second")
     full = {k: v for k, v in run_temporal_link(data, cfg, seed=3).items() if k not in timing}
     assert len(full["val_ap_curve"]) == 3

@@ -100,9 +100,12 @@ def finished_seeds(path: Path, dataset: str, cfg: dict) -> dict[int, dict]:
     return done
 
 
-def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: Path) -> dict:
+def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: Path,
+               keep_state: bool = False) -> dict:
     r"""Runs ``cfg`` for every seed not already in ``out/<name>.json`` (same dataset and
-    config) and rewrites that record after each seed."""
+    config) and rewrites that record after each seed. A killed seed resumes from its last
+    epoch (``<name>_seed<k>_<config hash>.state.pt``, deleted once the seed is recorded unless
+    ``keep_state``: a kept state lets a rerun with a higher epoch cap or patience continue)."""
     start = time.perf_counter()
     path = out / f"{name}.json"
     done = finished_seeds(path, dataset, cfg)
@@ -115,11 +118,9 @@ def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: 
             print(f"[{dataset}] {name} seed {seed}: reused from {path}", flush=True)
         else:
             t0 = time.perf_counter()
-            # per-epoch resume state (git-ignored *.state.pt), one per config and seed, kept
-            # after the seed: a rerun with a higher epoch cap or patience continues from it
             key = hashlib.sha1(config_fingerprint(resolve_config(cfg), seed).encode())
-            res = run_temporal_link(
-                data, cfg, seed, state_path=out / f"{name}_seed{seed}_{key.hexdigest()[:10]}.state.pt")
+            state = out / f"{name}_seed{seed}_{key.hexdigest()[:10]}.state.pt"  # git-ignored
+            res = run_temporal_link(data, cfg, seed, state_path=state)
             ran.append(seed)
             print(f"[{dataset}] {name} seed {seed}: "
                   + " ".join(f"{k}={v:.4f}" for k, v in res.items() if k in METRICS)
@@ -141,6 +142,8 @@ def run_config(name: str, dataset: str, data, cfg: dict, seeds: list[int], out: 
         }
         if ran:  # strict JSON, written atomically: one seed's std is null, not NaN
             write_json_atomic(path, _plain(record))
+            if not keep_state and ran[-1] == seed:
+                state.unlink(missing_ok=True)
     return record
 
 
@@ -226,6 +229,9 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
     parser.add_argument("--plot-curves", type=Path, nargs="+", default=None, metavar="DIR",
                         help="draw the per-epoch validation AP of the records in these "
                              "folders into --out/curves.svg and exit")
+    parser.add_argument("--keep-state", action="store_true",
+                        help="keep each seed's per-epoch resume state after it is recorded, "
+                             "so that a rerun with more epochs or patience continues it")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -267,7 +273,8 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
                 if args.epochs:
                     cfg["epochs"] = args.epochs
                 name = f"sweep_{'tgn+pres' if with_pres else 'tgn'}_b{bs}"
-                rec = run_config(name, args.dataset, data, cfg, args.seeds, out)
+                rec = run_config(name, args.dataset, data, cfg, args.seeds, out,
+                                 args.keep_state)
                 rows.append({"batch_size": bs, "pres": with_pres,
                              "pres_gamma": (cfg["pres"].get("gamma") if with_pres and isinstance(
                                  cfg["pres"], dict) else None),
@@ -295,7 +302,8 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
         cfg = dict(cfgs[name])
         if args.epochs:
             cfg["epochs"] = args.epochs
-        records.append(run_config(name, args.dataset, data, cfg, args.seeds, out))
+        records.append(run_config(name, args.dataset, data, cfg, args.seeds, out,
+                                  args.keep_state))
         (out / "results.md").write_text(table(records, command))
 
 

@@ -337,7 +337,7 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
                              f"{cfg['epochs']} asked for; delete it to start afresh")
         model.load_state_dict(st["model"])
         if scheme is not None:
-            scheme.load_state_dict(st["scheme"])
+            scheme.load_state_dict({**scheme.state_dict(), **st["scheme"]})
         optimizer.load_state_dict(st["optimizer"])
         train_neg.load_state_dict(st["train_neg"])
         set_rng_state(st["rng"])
@@ -376,7 +376,11 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
             save_checkpoint(state_path, {
                 "fingerprint": fingerprint, "curve": curve, "best": best,
                 "model": model.state_dict(),
-                "scheme": scheme.state_dict() if scheme is not None else None,
+                # the scheme's statistics restart with every epoch (train_epoch): only its
+                # parameters go on (the best epoch's statistics are in `best`)
+                "scheme": (None if scheme is None else
+                           {k: v for k, v in scheme.state_dict().items()
+                            if k in dict(scheme.named_parameters())}),
                 "optimizer": optimizer.state_dict(), "train_neg": train_neg.state_dict(),
                 "rng": get_rng_state(), "epoch_times": epoch_times, "rates": rates})
 
