@@ -178,12 +178,15 @@ def draw_curves(dirs: list[Path], path: Path) -> Path:
             rec = json.loads(rec_path.read_text())
             cfg = rec.get("config") or {}
             pres = cfg.get("pres")
-            label = (f"{rec.get('method', rec_path.stem)} ({d.name})" if len(dirs) > 1
-                     else rec.get("method", rec_path.stem))
-            if isinstance(pres, dict) and pres.get("gamma"):
-                label += f" γ={pres['gamma']:g} {pres.get('scope', 'batch')}"
+            label = rec.get("method", rec_path.stem)
+            if isinstance(pres, dict):
+                gamma = pres.get("gamma", 0)
+                label += f" γ={gamma:g}" + (f" {pres.get('scope', 'batch')}" if gamma else "")
             for seed, curve in (rec.get("val_ap_curves") or {}).items():
-                series[f"{label} s{seed}"] = [(i + 1, 100 * v) for i, v in enumerate(curve)]
+                key = f"{label} s{seed}"
+                if key in series:  # the same configuration in two folders
+                    key = f"{label} ({d.name}) s{seed}"
+                series[key] = [(i + 1, 100 * v) for i, v in enumerate(curve)]
     if not series:
         raise SystemExit(f"no val_ap_curves in the records of {[str(d) for d in dirs]}")
     return line_chart_svg(series, path, title="Validation AP per epoch", xlabel="epoch",
