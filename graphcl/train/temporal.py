@@ -272,8 +272,8 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
         seed (int): Seed of initialisation, training negatives and dropout.
         split (TemporalSplit, optional): Precomputed split. (default: :obj:`None`)
         state_path (str or Path, optional): Resume state, written atomically after every
-            epoch (weights, optimiser, memory, PRES statistics, RNG and sampler states, best
-            epoch so far); if the file exists the run continues from it and ends with the
+            epoch (weights, optimiser, memory, PRES parameters, RNG and sampler states, the
+            best epoch so far with its PRES statistics); if the file exists the run continues from it and ends with the
             metrics an uninterrupted run gives. A state written with a different config or
             seed is an error; ``epochs`` and ``patience`` may differ (raising them continues
             a finished run) unless the new ``patience`` would have stopped the run before the
@@ -373,14 +373,14 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
             bad += 1
             stopped = bad >= int(cfg["patience"])
         if state_path is not None:
+            scheme_params = dict(scheme.named_parameters()) if scheme is not None else {}
             save_checkpoint(state_path, {
                 "fingerprint": fingerprint, "curve": curve, "best": best,
                 "model": model.state_dict(),
                 # the scheme's statistics restart with every epoch (train_epoch): only its
                 # parameters go on (the best epoch's statistics are in `best`)
                 "scheme": (None if scheme is None else
-                           {k: v for k, v in scheme.state_dict().items()
-                            if k in dict(scheme.named_parameters())}),
+                           {k: v for k, v in scheme.state_dict().items() if k in scheme_params}),
                 "optimizer": optimizer.state_dict(), "train_neg": train_neg.state_dict(),
                 "rng": get_rng_state(), "epoch_times": epoch_times, "rates": rates})
 
@@ -418,15 +418,6 @@ def run_temporal_link(data: Any, config: dict[str, Any], seed: int,
     return out
 
 
-def _effective(dataset_name: str, config: dict, force_pres: bool | None) -> dict[str, Any]:
-    cfg = resolve_config(config, dataset_name)
-    if force_pres is True and not cfg.get("pres"):
-        cfg["pres"] = True
-    if force_pres is False:
-        cfg["pres"] = None
-    return cfg
-
-
 def resume_state_path(out_dir: str | Path, method: str, dataset_name: str, seed: int) -> Path:
     r"""``<out_dir>/<method>_<dataset>_seed<k>.state.pt``: the per-epoch resume state of one
     seed (characters other than letters, digits, ``_.-`` in the dataset name become ``_``)."""
@@ -436,7 +427,11 @@ def resume_state_path(out_dir: str | Path, method: str, dataset_name: str, seed:
 
 def _run(dataset_name: str, dataset: Any, config: dict, seed: int, force_pres: bool | None,
          method: str, out_dir: Path | None) -> dict[str, float]:
-    cfg = _effective(dataset_name, config, force_pres)
+    cfg = resolve_config(config, dataset_name)
+    if force_pres is True and not cfg.get("pres"):
+        cfg["pres"] = True
+    if force_pres is False:
+        cfg["pres"] = None
     state = (resume_state_path(out_dir, method, dataset_name, seed) if out_dir is not None
              else None)
     metrics = run_temporal_link(dataset, cfg, seed, state_path=state)
