@@ -273,7 +273,7 @@ def test_protocol_end_to_end(tmp_path):
 
 def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
     # a run killed in epoch 3 resumes from its per-epoch state (weights, optimiser, memory, PRES
-    # statistics, sampler and RNG states) and ends with the uninterrupted run's metrics
+    # parameters, sampler and RNG states) and ends with the uninterrupted run's metrics
     import graphcl.train.temporal as temporal
 
     data = _stream(1200)
