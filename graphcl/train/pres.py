@@ -358,8 +358,8 @@ class PRES(nn.Module):
         self.scope = scope
         # gamma 0 (not learnable) predicts nothing: the statistics (~2 KB per node at memory
         # 100, mostly the initialisation buffer) are then not allocated
-        self.gmm = TransitionGMM(num_nodes if (learnable_gamma or gamma > 0) else 0,
-                                 memory_dim, num_components, decay)
+        self.gmm = TransitionGMM(num_nodes if self._predicts else 0, memory_dim,
+                                 num_components, decay)
         g = min(max(self.gamma_init, 1e-4), 1 - 1e-4)
         self.gamma_logit = nn.Parameter(torch.tensor(math.log(g / (1 - g))),
                                         requires_grad=learnable_gamma)
