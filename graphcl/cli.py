@@ -2,14 +2,14 @@ r"""The ``graphcl`` command line.
 
 ::
 
-    graphcl datasets [--root DIR] [--no-verify]      list dataset cards, present/verified
-    graphcl methods                                  list runnable methods
-    graphcl quickstart [--out FILE]                  the embedded default (offline, < 1 min)
-    graphcl run METHOD --dataset NAME|FORMAT:PATH [--config FILE] [--seeds N] [--out FILE]
-                [--set key=value ...]
-    graphcl report DIR [--out FILE]                  results JSON files -> markdown table
+    graphcl quickstart [METHOD]                 every method on its embedded synthetic data
+    graphcl methods                             the runnable methods, one line each
+    graphcl run METHOD --dataset DATASET        train and evaluate over seeds -> results JSON
+    graphcl report DIR                          results JSON files -> one markdown table
+    graphcl datasets                            dataset cards: present / verified
 
-``graphcl run`` prints the results JSON on its last line.
+Every user error (unknown method, dataset, plugin or config key; a dataset of the wrong kind;
+a resume file of another run) is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -22,18 +22,40 @@ import time
 from pathlib import Path
 from typing import Any
 
+DATASET_HELP = """\
+DATASET is one of
+  a card name or alias      cora, citeseer, collegemsg, wikipedia-nofeat, ogbl-ddi, mutag ...
+                            (`graphcl datasets` lists them; files under $GRAPHCL_DATA)
+  FORMAT:PATH               any file or folder of a known format, no card needed:
+                            planetoid:/data/CiteSeer/raw, jodie:wiki.csv, tu:/data/MUTAG,
+                            snap-temporal:CollegeMsg.txt, snap-signed:otc.csv, ml:ml_x.csv,
+                            ogb-linkprop:/data/ogbl_ddi, idx:/data/mnist/raw
+  synthetic:KIND            embedded generators, no files: sbm (attributed graph),
+                            temporal-sbm (event stream), signed, graphs (graph collection)
+"""
 
-def _parse_set(items: list[str]) -> dict[str, Any]:
-    from graphcl.config import parse_set
 
-    try:
-        return parse_set(items)
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
+class UserError(Exception):
+    r"""A mistake in the command line or its inputs: reported in one line, exit status 2."""
 
 
 def _command() -> str:
     return "graphcl " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _methods_table() -> str:
+    from graphcl.methods import available_methods
+
+    methods = available_methods()
+    w = max(len(n) for n in methods)
+    return "\n".join(f"  {n:<{w}}  {m.description}" for n, m in methods.items())
+
+
+def _examples() -> str:
+    from graphcl.methods import available_methods
+
+    lines = [e for m in available_methods().values() for e in m.examples[:1]]
+    return "\n".join(f"  {e}" for e in lines)
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
@@ -46,6 +68,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             rows.append((card.name, card.format, card.task, "-", ""))
             continue
         rep = verify(card.name, root=args.root)
+        missing = [r["path"] for r in rep.files if r.get("problem") == "missing"]
         if not rep.present:
             status, detail = "missing", f"not under {rep.folder}"
         elif rep.ok:
@@ -56,6 +79,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
             bad = [f"{k}: expected {e}, got {a}" for k, (e, a) in rep.stats.items()]
             bad += [f"{r['path']}: {r['problem']}" for r in rep.files if r["problem"]]
             status, detail = "FAILED", "; ".join(bad + rep.errors)
+        if status == "missing" and missing and len(missing) < len(rep.files):
+            failed += 1
+            status, detail = "INCOMPLETE", "missing " + ", ".join(missing)
         rows.append((card.name, card.format, card.task, status, detail))
     w = [max(len(str(r[i])) for r in rows + [("dataset", "format", "task", "status", "")])
          for i in range(4)]
@@ -66,35 +92,33 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from graphcl.runners import available_methods
-
-    for m in available_methods():
-        print(m)
+    print(_methods_table())
     return 0
 
 
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    from graphcl.config import parse_set
+
+    return parse_set(items)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from graphcl.runners import run_experiment
+    from graphcl.runner import run_experiment
 
     seeds: int | list[int] = args.seeds
     if args.seed_list:
         try:
             seeds = [int(s) for s in args.seed_list.split(",")]
         except ValueError:
-            raise SystemExit(f"--seed-list expects comma-separated integers, got {args.seed_list!r}") from None
+            raise UserError(f"--seed-list expects comma-separated integers, got "
+                            f"{args.seed_list!r}") from None
     elif seeds < 1:
-        raise SystemExit(f"--seeds is the number of seeds to run (0..N-1), got {seeds}; "
-                         "use --seed-list 0 for seed 0 only")
+        raise UserError(f"--seeds is the number of seeds to run (0..N-1), got {seeds}; "
+                        "use --seed-list 0 for seed 0 only")
     results = run_experiment(
-        args.method,
-        args.dataset,
-        config=args.config,
-        seeds=seeds,
-        out=args.out,
-        overrides=_parse_set(args.set),
-        root=args.root,
-        command=_command(),
-    )
+        args.method, args.dataset, config=args.config, seeds=seeds, out=args.out,
+        overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
+        command=_command(), progress=not args.no_progress, verbose=args.verbose)
     _print_metrics(results)
     print(json.dumps(results, separators=(",", ":")))
     return 0
@@ -107,51 +131,44 @@ def _print_metrics(results: dict[str, Any]) -> None:
     print(f"{results['method']} on {results['dataset']} ({n} seed{'s' * (n != 1)}, "
           f"{results['wall_time_s']:.1f} s, peak RSS {results['peak_rss_mb']:.0f} MB)")
     for key, agg in results["metrics"].items():
-        if key.startswith("stat_"):  # run statistics, not fractions
-            print(f"  {key:<32} {agg['mean']:.4g}")
-        else:
-            print(f"  {key:<32} {format_mean_std(agg['values'])}")
+        vals = [float("nan") if v is None else v for v in agg["values"]]
+        print(f"  {key:<32} {format_mean_std(vals)}")
+    for key, agg in results.get("stats", {}).items():
+        print(f"  {key:<32} {agg['mean'] if agg['mean'] is not None else float('nan'):.4g}")
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    r"""GAE vs the common-neighbour heuristic on an embedded synthetic graph (no files)."""
-    import torch
+    r"""Every registered method (or one) on its embedded synthetic default: one table."""
+    from graphcl.methods import available_methods, get_method
+    from graphcl.runner import resolve, run_experiment
 
-    from graphcl.data.split import random_link_split
-    from graphcl.data.synthetic import attributed_sbm
-    from graphcl.evaluate import Evaluator
-    from graphcl.evaluate.metrics import roc_auc
-    from graphcl.runners import run_experiment
+    methods = ({args.method: get_method(args.method)} if args.method else available_methods())
+    rows = []
+    t_all = time.perf_counter()
+    cache: dict[str, Any] = {}
+    for name, m in methods.items():
+        q = m.quickstart
+        if not q:
+            continue
+        spec = q["dataset"]
+        if spec not in cache:
+            cache[spec] = resolve(spec)
+        t0 = time.perf_counter()
+        res = run_experiment(name, spec, seeds=1, overrides=dict(q.get("set", {})),
+                             command=_command(), progress=False, data=cache[spec])
+        value = res["metrics"][q["metric"]]["mean"]
+        rows.append((name, m.kinds[0] if m.kinds else "-", spec.split(":", 1)[1], q["metric"],
+                     value, time.perf_counter() - t0))
+        if args.out:
+            from graphcl.train.checkpoint import write_json_atomic
 
-    t0 = time.perf_counter()
-    results = run_experiment(
-        "gae", "synthetic:sbm", seeds=args.seeds, out=args.out, command=_command()
-    )
-    # The classical heuristic on the same split (seed 0): common-neighbour counts.
-    data = attributed_sbm(seed=0)
-    split = random_link_split(data, val_ratio=0.05, test_ratio=0.10, seed=0)
-    ei = split.train_edge_index()
-    n = split.num_nodes
-    adj = torch.zeros(n, n)
-    adj[ei[0], ei[1]] = 1.0
-    s_pos = (adj[split.test_pos[0]] * adj[split.test_pos[1]]).sum(-1)
-    s_neg = (adj[split.test_neg[0]] * adj[split.test_neg[1]]).sum(-1)
-    cn = {f"hits@{k}": Evaluator.from_metric(f"hits@{k}").eval(
-        {"y_pred_pos": s_pos, "y_pred_neg": s_neg})[f"hits@{k}"] for k in (20, 100)}
-    cn["auc"] = roc_auc(torch.cat([torch.ones_like(s_pos), torch.zeros_like(s_neg)]),
-                        torch.cat([s_pos, s_neg]))
-    m = results["metrics"]
-    print()
-    print("graphcl quickstart — link prediction on a synthetic attributed SBM "
-          f"({n} nodes, {data.edge_index.size(1) // 2} edges)")
-    print("| model | test Hits@20 | test Hits@100 | test AUC |")
-    print("|---|---|---|---|")
-    print(f"| GAE (GCN, {len(results['seeds'])} seed) | {m['test_hits@20']['mean']:.4f} | "
-          f"{m['test_hits@100']['mean']:.4f} | {m['test_auc']['mean']:.4f} |")
-    print(f"| common neighbours | {cn['hits@20']:.4f} | {cn['hits@100']:.4f} | "
-          f"{float(cn['auc']):.4f} |")
-    print(f"\nwall time {time.perf_counter() - t0:.1f} s")
-    print(json.dumps(results, separators=(",", ":")))
+            write_json_atomic(Path(args.out) / f"{name}.json", res)
+    print("\ngraphcl quickstart — every method on embedded synthetic data (no files, seed 0)\n")
+    print("| method | task | dataset | metric | value | seconds |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]:.4f} | {r[5]:.1f} |")
+    print(f"\ntotal {time.perf_counter() - t_all:.1f} s")
     return 0
 
 
@@ -164,16 +181,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         try:
             r = json.loads(f.read_text())
         except json.JSONDecodeError as e:
-            raise SystemExit(f"{f}: not valid JSON ({e})") from e
+            raise UserError(f"{f}: not valid JSON ({e})") from e
         if not isinstance(r, dict) or not {"method", "dataset", "metrics"} <= set(r):
             continue
         for key, agg in r["metrics"].items():
-            if key.startswith("test_"):
-                rows.append((r["dataset"], r["method"], key[5:], format_mean_std(agg["values"]),
-                             len(r.get("seeds", agg["values"])), r.get("command", "")))
+            if key.startswith("test_") and isinstance(agg, dict) and "values" in agg:
+                vals = [float("nan") if v is None else v for v in agg["values"]]
+                rows.append((r["dataset"], r["method"], key[5:], format_mean_std(vals),
+                             len(r.get("seeds", vals)), r.get("command", "")))
     if not rows:
-        raise SystemExit(f"no results JSON with test metrics under {args.dir}")
-    lines = ["| dataset | method | metric | test (%) | seeds | command |", "|---|---|---|---|---|---|"]
+        raise UserError(f"no results JSON with test metrics under {args.dir}")
+    lines = ["| dataset | method | metric | test (%) | seeds | command |",
+             "|---|---|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} | {e} | `{f}` |" for a, b, c, d, e, f in rows]
     text = "\n".join(lines) + "\n"
     if args.out:
@@ -184,46 +203,81 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+        raise UserError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="graphcl", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(prog="graphcl", formatter_class=fmt,
+                description="Learning on graphs and temporal networks: one engine, many methods.",
+                epilog="methods:\n" + _methods_table() + "\n\nexamples:\n"
+                "  graphcl quickstart\n" + _examples() + "\n\n" + DATASET_HELP)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
 
-    d = sub.add_parser("datasets", help="list dataset cards and verify the files present")
-    d.add_argument("--root", default=None, help="data root (default: $GRAPHCL_DATA or cache)")
-    d.add_argument("--no-verify", action="store_true", help="only list the cards")
-    d.set_defaults(fn=cmd_datasets)
-
-    m = sub.add_parser("methods", help="list runnable methods")
-    m.set_defaults(fn=cmd_methods)
-
-    q = sub.add_parser("quickstart", help="train a GAE link predictor on embedded synthetic data")
-    q.add_argument("--seeds", type=int, default=1)
-    q.add_argument("--out", default=None, help="results JSON file")
+    q = sub.add_parser("quickstart", formatter_class=fmt,
+                       help="every method on embedded synthetic data (no files, < 2 min)")
+    q.add_argument("method", nargs="?", default=None, help="run only this method")
+    q.add_argument("--out", default=None, help="folder for one results JSON per method")
     q.set_defaults(fn=cmd_quickstart)
 
-    r = sub.add_parser("run", help="run a method on a dataset over seeds")
-    r.add_argument("method")
-    r.add_argument("--dataset", required=True, help="card name or FORMAT:PATH")
+    m = sub.add_parser("methods", help="list the runnable methods")
+    m.set_defaults(fn=cmd_methods)
+
+    r = sub.add_parser(
+        "run", formatter_class=fmt, help="train and evaluate a method over seeds",
+        description="Train and evaluate METHOD on DATASET for each seed; print the metrics "
+                    "and, last, the results JSON (also written to --out). A killed run "
+                    "rerun with the same --out resumes where it stopped.",
+        epilog="methods:\n" + _methods_table() + "\n\n" + DATASET_HELP + "\nexamples:\n"
+               + _examples() + "\n  graphcl run gae --dataset cora --plugin ewc:ewc_lambda=100")
+    r.add_argument("method", help="a method name (see below)")
+    r.add_argument("--dataset", required=True, help="card name, FORMAT:PATH or synthetic:KIND")
     r.add_argument("--config", default=None, help="config YAML (default models/<method>.yaml)")
-    r.add_argument("--seeds", type=int, default=1, help="run seeds 0..N-1")
+    r.add_argument("--seeds", type=int, default=1, help="run seeds 0..N-1 (default 1)")
     r.add_argument("--seed-list", default=None, help="comma-separated seeds (overrides --seeds)")
     r.add_argument("--out", default=None, help="results JSON file (written atomically)")
-    r.add_argument("--root", default=None, help="data root")
+    r.add_argument("--root", default=None, help="data root (default $GRAPHCL_DATA)")
     r.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="override config values (YAML syntax); several after one --set, "
-                        "or repeat --set")
+                   help="override config values (YAML syntax; SECTION.KEY sets a key of a "
+                        "section, e.g. pres.gamma=0.5)")
+    r.add_argument("--plugin", action="append", default=[], metavar="NAME[:k=v,...]",
+                   help="add an engine plugin, e.g. ewc:ewc_lambda=100 (repeatable)")
+    r.add_argument("-v", "--verbose", action="store_true", help="one line per epoch on stderr")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
 
     rep = sub.add_parser("report", help="markdown table from a folder of results JSON")
     rep.add_argument("dir")
     rep.add_argument("--out", default=None)
     rep.set_defaults(fn=cmd_report)
+
+    d = sub.add_parser("datasets", help="list dataset cards and verify the files present")
+    d.add_argument("--root", default=None, help="data root (default: $GRAPHCL_DATA or cache)")
+    d.add_argument("--no-verify", action="store_true", help="only list the cards")
+    d.set_defaults(fn=cmd_datasets)
     return p
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from graphcl.data.errors import DataFormatError
+    from graphcl.methods import ConfigError, DatasetKindError
+    from graphcl.runner import PartialResultsError
+    from graphcl.train.engine import ResumeError
+
+    return (UserError, ConfigError, DatasetKindError, ResumeError, PartialResultsError,
+            DataFormatError, KeyError, FileNotFoundError, ValueError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.fn(args) or 0)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.fn(args) or 0)
+    except _user_errors() as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"graphcl: error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

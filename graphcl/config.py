@@ -10,7 +10,7 @@ A config file looks like::
 :func:`method_config` merges ``defaults`` with the section of the dataset
 (:func:`dataset_section`: case-, ``_``/``-``- and ``ogbl-``-insensitive, so ``ogbl_ddi`` and
 ``ddi`` find ``ogbl-ddi``); a dataset without a section (e.g. ``FORMAT:PATH``) gets the
-defaults. :func:`select_sections` does the same merge on an already loaded config; the method
+defaults, or the ``"*"`` section when the file has one. :func:`select_sections` does the same merge on an already loaded config; the method
 modules (``graphcl.train.link``, ``graphcl.train.temporal``) only add their own parser defaults
 on top of it.
 """
@@ -111,6 +111,8 @@ def select_sections(config: dict[str, Any], dataset: str | None = None, *,
     if dataset is not None:
         datasets = config.get("datasets") or {}
         key = dataset_section(datasets, dataset)
+        if key is None and "*" in datasets:  # the section for datasets without their own
+            key = "*"
         if key is not None:
             out.update(datasets[key] or {})
         elif require_section:
@@ -144,12 +146,22 @@ def method_config(
         if not Path(path).is_file():
             known = sorted(p.stem for p in zoo_dir().glob("*.yaml"))
             raise FileNotFoundError(f"no config for method {method!r} at {path}; known: {known}")
-    out = select_sections(read_config(path), dataset)
-    for key, value in (overrides or {}).items():
+    return apply_overrides(select_sections(read_config(path), dataset), overrides or {})
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    r"""A copy of ``config`` with ``overrides`` set; a dotted key sets a key of a section
+    (``{"pres.gamma": 0.5}``: ``gamma`` of ``pres``, created when absent or null).
+
+    Raises:
+        ValueError: A dotted override whose section is a plain value.
+    """
+    out = dict(config)
+    for key, value in overrides.items():
         *sections, leaf = key.split(".")
         node = out
         for i, sec in enumerate(sections):
-            if node.get(sec) is None:
+            if node.get(sec) is None or node.get(sec) is True:
                 node[sec] = {}
             elif not isinstance(node[sec], dict):
                 raise ValueError(f"cannot set {key!r}: {'.'.join(sections[:i + 1])!r} is "

@@ -2,18 +2,24 @@ import json
 
 import pytest
 
-from graphcl import runners
+from graphcl import runner
 from graphcl.cli import main
-from graphcl.config import method_config
+from graphcl.config import method_config, read_config
+from graphcl.lifelong import register_plugin
+from graphcl.methods import available_methods, get_method
+from graphcl.train.engine import ResumeError
+from graphcl.train.plugins import Plugin
 
-RESULT_KEYS = {"method", "dataset", "metrics", "seeds", "config", "wall_time_s", "peak_rss_mb",
-               "command", "versions"}
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+RESULT_KEYS = {"method", "dataset", "metrics", "stats", "curves", "seeds", "config", "plugins",
+               "data_sha256", "wall_time_s", "peak_rss_mb", "command", "versions"}
 
 
 def test_run_writes_results_json(tmp_path, capsys):
     out = tmp_path / "res" / "gae.json"
     rc = main(["run", "gae", "--dataset", "synthetic:sbm", "--seeds", "2", "--out", str(out),
-               "--set", "epochs=5"])
+               "--set", "epochs=5", "--no-progress"])
     assert rc == 0
     res = json.loads(out.read_text())
     assert set(res) == RESULT_KEYS
@@ -23,68 +29,149 @@ def test_run_writes_results_json(tmp_path, capsys):
     m = res["metrics"]["test_hits@100"]
     assert set(m) == {"mean", "std", "values"} and len(m["values"]) == 2
     assert all(0.0 <= v <= 1.0 for v in m["values"])
+    # one std convention: the sample std
+    a, b = m["values"]
+    assert m["std"] == pytest.approx(abs(a - b) / 2 ** 0.5)
+    assert res["stats"]["epochs"]["values"] == [5.0, 5.0]
+    assert len(res["curves"]["valid_auc"]) == 2 and len(res["curves"]["valid_auc"][0]) == 5
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last) == res
-    assert not (tmp_path / "res" / "gae.json.partial.json").exists()
+    assert not list((tmp_path / "res").glob("*.partial.json"))
+    assert not list((tmp_path / "res").glob("*.state.pt"))
 
     rc = main(["report", str(tmp_path / "res")])
     table = capsys.readouterr().out
     assert "| synthetic-sbm | gae | hits@100 |" in table
 
 
-def test_killed_run_resumes_finished_seeds(tmp_path, monkeypatch):
+@register_plugin("test-kill")
+class KillAt(Plugin):
+    r"""Raises KeyboardInterrupt once, in the given seed's epoch (a simulated kill)."""
+
+    fired: set = set()
+
+    def __init__(self, epoch: int = 2, tag: str = "") -> None:
+        self.epoch, self.tag = epoch, tag
+
+    def after_training_iteration(self, strategy, **kw):
+        key = (self.tag, strategy.fingerprint["seed"])
+        if strategy.epoch == self.epoch and key not in KillAt.fired and key[1] == 1:
+            KillAt.fired.add(key)
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_killed_run_resumes_exactly(tmp_path):
+    over = {"epochs": 4}
+    full = runner.run_experiment("gae", "synthetic:sbm", seeds=2, overrides=over,
+                                 progress=False)
     out = tmp_path / "r.json"
-    calls = []
-    real = runners.get_method("gae")
-
-    def flaky(name, data, config, seed, **kw):
-        calls.append(seed)
-        if seed == 1 and len(calls) == 2:
-            raise KeyboardInterrupt("killed")
-        return real(name, data, config, seed, progress=False, **kw)
-
-    monkeypatch.setitem(runners._METHODS, "gae", flaky)
     with pytest.raises(KeyboardInterrupt):
-        runners.run_experiment("gae", "synthetic:sbm", seeds=2, out=out,
-                               overrides={"epochs": 3})
-    assert (tmp_path / "r.json.partial.json").exists()
-    res = runners.run_experiment("gae", "synthetic:sbm", seeds=2, out=out,
-                                 overrides={"epochs": 3})
-    assert calls == [0, 1, 1]
-    assert res["seeds"] == [0, 1] and len(res["metrics"]["test_auc"]["values"]) == 2
+        runner.run_experiment("gae", "synthetic:sbm", seeds=2, out=out, overrides=over,
+                              plugins=["test-kill:tag=a"], progress=False)
+    assert (tmp_path / "r.json.partial.json").exists()  # seed 0 is recorded
+    assert (tmp_path / "r.json.seed1.state.pt").exists()  # seed 1 stopped in epoch 3
+    res = runner.run_experiment("gae", "synthetic:sbm", seeds=2, out=out, overrides=over,
+                                plugins=["test-kill:tag=a"], progress=False)
+    assert res["metrics"] == full["metrics"]
+    assert res["curves"] == full["curves"]
+    assert not list(tmp_path.glob("*.state.pt")) and not list(tmp_path.glob("*.partial.json"))
 
 
-def test_quickstart_runs_offline(capsys, monkeypatch):
+def test_resume_on_other_config_or_data_is_refused(tmp_path):
+    out = tmp_path / "r.json"
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_experiment("gae", "synthetic:sbm", seeds=2, out=out,
+                              overrides={"epochs": 4}, plugins=["test-kill:tag=b"],
+                              progress=False)
+    with pytest.raises(runner.PartialResultsError, match="config.lr"):
+        runner.run_experiment("gae", "synthetic:sbm", seeds=2, out=out,
+                              overrides={"epochs": 4, "lr": 0.5},
+                              plugins=["test-kill:tag=b"], progress=False)
+    from graphcl.data.synthetic import attributed_sbm
+
+    other = attributed_sbm(seed=1)
+    with pytest.raises(runner.PartialResultsError, match="data_sha256"):
+        runner.run_experiment("gae", "synthetic:sbm", seeds=2, out=out,
+                              overrides={"epochs": 4}, plugins=["test-kill:tag=b"],
+                              progress=False, data=("synthetic-sbm", other, ("synthetic-sbm",)))
+    # the per-epoch state of seed 1 is refused too (the partial file gone, the state kept)
+    (tmp_path / "r.json.partial.json").unlink()
+    with pytest.raises(ResumeError, match="data_sha256"):
+        runner.run_experiment("gae", "synthetic:sbm", seeds=[1], out=out,
+                              overrides={"epochs": 4}, plugins=["test-kill:tag=b"],
+                              progress=False, data=("synthetic-sbm", other, ("synthetic-sbm",)))
+
+
+def test_quickstart_tour_runs_offline(capsys, monkeypatch):
     monkeypatch.setenv("GRAPHCL_DATA", "/nonexistent")
-    assert main(["quickstart"]) == 0
+    assert main(["quickstart", "gae"]) == 0
     out = capsys.readouterr().out
-    assert "| GAE" in out and "| common neighbours |" in out
-    def no_nan(c):
-        raise AssertionError(f"results JSON contains {c}")
-
-    res = json.loads(out.strip().splitlines()[-1], parse_constant=no_nan)
-    assert res["metrics"]["test_auc"]["std"] is None  # one seed: no spread
-    # A GCN link predictor beats chance clearly on the planted-partition graph.
-    assert res["metrics"]["test_auc"]["mean"] > 0.8
+    row = next(ln for ln in out.splitlines() if ln.startswith("| gae |"))
+    assert float(row.split("|")[5]) > 0.5  # test Hits@100 of a GCN on the planted partition
 
 
-def test_bad_cli_input(tmp_path):
-    with pytest.raises(KeyError, match="unknown method"):
-        main(["run", "nope", "--dataset", "synthetic:sbm"])
-    with pytest.raises(ValueError, match="unknown synthetic"):
-        main(["run", "gae", "--dataset", "synthetic:nope"])
-    with pytest.raises(SystemExit):
-        main(["run", "gae", "--dataset", "synthetic:sbm", "--set", "noequals"])
-    with pytest.raises(SystemExit, match="number of seeds"):
-        main(["run", "gae", "--dataset", "synthetic:sbm", "--seeds", "0"])
-    with pytest.raises(SystemExit, match="comma-separated integers"):
-        main(["run", "gae", "--dataset", "synthetic:sbm", "--seed-list", "0,a"])
+def test_help_lists_methods_and_dataset_forms(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["run", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    for name, m in available_methods().items():
+        assert f"  {name}" in text and m.description in text
+    assert "FORMAT:PATH" in text and "synthetic:KIND" in text
+    assert main(["methods"]) == 0
+    assert "tgn" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "nope", "--dataset", "synthetic:sbm"], "unknown method 'nope'"),
+    (["run", "gae", "--dataset", "synthetic:nope"], "unknown synthetic dataset"),
+    (["run", "gae", "--dataset", "no-such-card"], "no dataset card named"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--set", "hiden=3"], "unknown config key"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--set", "noequals"], "KEY=VALUE"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--seeds", "0"], "number of seeds"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--seed-list", "0,a"], "comma-separated"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--plugin", "nope"], "unknown plugin"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--plugin", "ewc:lamda=1"], "unknown option"),
+    (["run", "tgn", "--dataset", "synthetic:sbm"], "needs a temporal event stream"),
+    (["run", "gae", "--dataset", "synthetic:temporal-sbm"], "dataset 'synthetic-temporal-sbm'"),
+    (["run", "pres", "--dataset", "synthetic:temporal-sbm", "--set", "pres.gama=1"],
+     "unknown pres key"),
+    (["run", "gae", "--dataset", "synthetic:sbm", "--set", "lr.x=1"], "has no sub-keys"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_user_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    out = tmp_path / "r.json"
+    assert main([*argv, "--out", str(out)] if argv[0] == "run" else argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.iterdir())  # nothing written
+
+
+def test_bad_config_files():
+    with pytest.raises(FileNotFoundError, match="no config for method"):
+        method_config("no-such-method")
+
+
+def test_bad_config_file_shape(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("- a list\n")
     with pytest.raises(ValueError, match="top level must be a mapping"):
-        method_config("gae", path=bad)
-    with pytest.raises(FileNotFoundError, match="no config for method"):
-        method_config("no-such-method")
+        read_config(bad)
+
+
+def test_config_sections_by_card_alias_and_fallback():
+    tgn = get_method("tgn")
+    file_cfg = read_config(tgn.config_path())
+    # `--dataset wikipedia` is the jodie-wikipedia card: its alias finds the wikipedia section
+    cfg = tgn.configure(file_cfg, ("jodie-wikipedia", "wikipedia"))
+    assert cfg["epochs"] == 10 and cfg["patience"] == 3
+    assert tgn.configure(file_cfg, ("my-stream",))["epochs"] == 50  # defaults
+    ncn = get_method("ncn")
+    ncfg = read_config(ncn.config_path())
+    assert ncn.configure(ncfg, ("citeseer",))["batch_size"] == 384
+    generic = ncn.configure(ncfg, ("my-graph",))  # no section: the "*" one (Cora's flags)
+    assert generic["batch_size"] == 1152 and generic["predictor"] == "ncn"
+    assert ncn.configure(ncfg, ("cora",), {"hiddim": 8})["hiddim"] == 8
 
 
 def test_method_config_merges_sections():
@@ -99,7 +186,8 @@ def test_datasets_command_verifies_shipped_data(data_root, capsys, monkeypatch, 
     rc = main(["datasets"])
     out = capsys.readouterr().out
     assert rc == 0, out
-    for name in ("cora", "ogbl-ddi", "bitcoin-otc", "collegemsg", "wikipedia-nofeat", "mutag"):
+    for name in ("cora", "citeseer", "ogbl-ddi", "bitcoin-otc", "collegemsg",
+                 "wikipedia-nofeat", "mutag"):
         line = next(ln for ln in out.splitlines() if ln.startswith(name + " "))
         assert "verified" in line, line
 
@@ -107,7 +195,7 @@ def test_datasets_command_verifies_shipped_data(data_root, capsys, monkeypatch, 
 def test_run_on_format_path_without_card(data_root, tmp_path, capsys):
     spec = f"planetoid:{data_root / 'planetoid' / 'Cora' / 'raw'}"
     rc = main(["run", "gae", "--dataset", spec, "--set", "epochs=3", "protocol=random",
-               "--out", str(tmp_path / "r.json")])
+               "--out", str(tmp_path / "r.json"), "--no-progress"])
     assert rc == 0
     res = json.loads((tmp_path / "r.json").read_text())
     assert res["dataset"] == "cora"
@@ -115,52 +203,10 @@ def test_run_on_format_path_without_card(data_root, tmp_path, capsys):
     assert 0.0 <= res["metrics"]["test_auc"]["mean"] <= 1.0
 
 
-def test_results_record_the_effective_config(tmp_path, monkeypatch):
-    seen = []
-
-    def fake(name, data, config, seed, **kw):
-        seen.append(config["epochs"])
-        return {"test_auc": 0.5 + 0.1 * seed}
-
-    fake.effective_config = lambda name, cfg: {**cfg, "resolved_for": name}
-    monkeypatch.setitem(runners._METHODS, "gae", fake)
-    res = runners.run_experiment("gae", "synthetic:sbm", seeds=2, out=tmp_path / "r.json",
-                                 overrides={"epochs": 3})
-    assert seen == [3, 3]
-    assert res["effective_config"]["resolved_for"] == "synthetic-sbm"
-    assert "resolved_for" not in res["config"]  # the config as given stays as it was
-
-
-def test_link_methods_record_the_decoder_they_ran():
-    from graphcl.train.link import run_ncnc
-
-    cfg = method_config("ncnc", "cora")
-    cfg["method"] = "ncn"
-    eff = run_ncnc.effective_config("cora", cfg)
-    assert eff["predictor"] == "ncn" and cfg["predictor"] == "ncnc"
-    assert eff["batch_size"] == 1152  # the authors' Cora flags
-    assert not any(k.startswith("_") for k in eff)
-
-
-def test_link_run_drops_resume_state_once_the_seed_is_recorded(tmp_path, monkeypatch):
-    from graphcl.data.synthetic import attributed_sbm
-    from graphcl.train import link
-
-    data = attributed_sbm(num_nodes=120, num_blocks=2, p_in=0.1, p_out=0.005, num_features=8,
-                          seed=0)
-    monkeypatch.setattr(runners, "resolve", lambda dataset, root=None: ("cora", data))
-    states_seen = []
-    real = link.train_link_model
-
-    def spy(*a, **kw):
-        res = real(*a, **kw)
-        states_seen.extend(p.name for p in tmp_path.glob("*.state.pt"))
-        return res
-
-    monkeypatch.setattr(link, "train_link_model", spy)
-    over = {"epochs": 2, "hiddim": 8, "batch_size": 64, "testbs": 256}
-    res = runners.run_experiment("ncn", "cora", seeds=2, out=tmp_path / "ncn.json",
-                                 overrides=over)
-    assert states_seen == ["ncn_seed0.state.pt", "ncn_seed1.state.pt"]  # written while running
-    assert not list(tmp_path.glob("*.state.pt"))  # and dropped once each seed was recorded
-    assert res["effective_config"]["predictor"] == "ncn"
+def test_link_methods_record_the_decoder_they_ran(tmp_path):
+    res = runner.run_experiment("ncn", "synthetic:sbm", seeds=1, progress=False,
+                                overrides={"epochs": 1, "hiddim": 8, "batch_size": 256})
+    assert res["config"]["predictor"] == "ncn"
+    assert not any(k.startswith("_") for k in res["config"])
+    heur = runner.run_experiment("cn", "synthetic:sbm", seeds=1, progress=False)
+    assert heur["stats"]["epochs"]["values"] == [0.0] and "test_hits@100" in heur["metrics"]

@@ -368,7 +368,7 @@ def test_verify_report_shipped(real):
     assert rep.ok and rep.present and rep.verified and rep.stats_ok
     assert all(r["sha256_ok"] for r in rep.files)
     assert "cora: OK" in str(rep)
-    missing = verify("citeseer")  # a download-only card: nothing shipped
+    missing = verify("pubmed")  # a download-only card: nothing shipped
     assert not missing.present and not missing.ok
 
 

@@ -412,3 +412,32 @@ def graphon_graphs(
         pairs = upper.nonzero().t()
         graphs.append(Data(edge_index=_undirected(pairs, n), num_nodes=n, u=u))
     return graphs
+
+
+def graph_collection(num_graphs: int = 200, num_nodes: tuple[int, int] = (12, 30),
+                     graphons: tuple[str, ...] = ("sbm2", "er"), seed: int = 0) -> list[Data]:
+    r"""A labelled graph-classification collection: ``num_graphs`` graphs drawn in equal
+    shares from each graphon of ``graphons`` (the class ``y`` is the graphon's index), in a
+    seeded random order; node features ``x`` are the one-hot degree (capped at 9) and a
+    constant, as GIN's featureless TU inputs.
+
+    Returns:
+        list[Data]: ``x`` ``[N, 11]``, ``edge_index``, ``y`` ``[1]``, ``num_nodes``.
+    """
+    fn = "graph_collection"
+    _check_int("num_graphs", num_graphs, len(graphons), fn)
+    g = torch.Generator().manual_seed(int(seed))
+    per = [num_graphs // len(graphons) + (i < num_graphs % len(graphons))
+           for i in range(len(graphons))]
+    graphs: list[Data] = []
+    for label, (name, n) in enumerate(zip(graphons, per, strict=True)):
+        sub_seed = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+        for d in graphon_graphs(name, n, num_nodes, seed=sub_seed):
+            deg = torch.zeros(d.num_nodes, dtype=torch.long).scatter_add_(
+                0, d.edge_index[0], torch.ones(d.edge_index.size(1), dtype=torch.long))
+            x = torch.cat([torch.nn.functional.one_hot(deg.clamp(max=9), 10).float(),
+                           torch.ones(d.num_nodes, 1)], 1)
+            graphs.append(Data(x=x, edge_index=d.edge_index, num_nodes=d.num_nodes,
+                               y=torch.tensor([label])))
+    order = torch.randperm(len(graphs), generator=g).tolist()
+    return [graphs[i] for i in order]

@@ -41,16 +41,18 @@ def save_checkpoint(path: str | os.PathLike, obj: Any) -> Path:
 def load_checkpoint(path: str | os.PathLike) -> Any:
     r"""Loads a checkpoint written by :func:`save_checkpoint`.
 
-    Checkpoints hold RNG states (NumPy arrays, Python tuples), so they are loaded with
-    ``weights_only=False``: only load checkpoints you wrote yourself.
+    Always with ``torch.load(weights_only=True)``: a checkpoint holds tensors, numbers,
+    strings and containers only (RNG states included, see :mod:`graphcl.train.seed`), so a
+    file that would need to unpickle an arbitrary object, and could run code, is refused.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file
-        raise RuntimeError(f"checkpoint {path} could not be read: {e}") from e
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated, foreign or unsafe file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RuntimeError(f"checkpoint {path} could not be read safely: {first}") from e
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:

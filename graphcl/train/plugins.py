@@ -119,3 +119,106 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+class ProgressBar(Plugin):
+    r"""tqdm bars over epochs and over each epoch's batches (the batch bar only on a terminal).
+
+    Added by ``Engine(progress=True)``; the epoch bar shows the best value of the monitor.
+    """
+
+    def __init__(self) -> None:
+        self._epochs: Any = None
+        self._batches: Any = None
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self._epochs = tqdm(total=strategy.max_epochs, initial=strategy.epoch, desc="epochs",
+                            leave=False)
+
+    def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        from tqdm.auto import tqdm
+
+        total = getattr(strategy.experience, "num_train_batches", None)
+        self._batches = tqdm(total=total, desc="batches", leave=False, disable=None)
+
+    def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        if self._batches is not None:
+            self._batches.update(1)
+
+    def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        if self._batches is not None:
+            self._batches.close()
+            self._batches = None
+
+    def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        if self._epochs is not None and strategy.is_training:
+            self._epochs.update(strategy.epoch + 1 - self._epochs.n)
+            if strategy.best is not None:
+                self._epochs.set_postfix(
+                    {strategy.monitor: f"{strategy.best['metrics'][strategy.monitor]:.4f}"})
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        if self._epochs is not None:
+            self._epochs.close()
+            self._epochs = None
+
+
+class Timer(Plugin):
+    r"""Wall-clock seconds of every training epoch and every evaluation round, written into
+    ``strategy.stats`` (``train_seconds``, ``eval_seconds``: lists, checkpointed with the run)
+    together with ``train_examples`` (the task's ``num_train_examples``, when it has one)."""
+
+    def __init__(self) -> None:
+        self._t0 = 0.0
+        self._e0 = 0.0
+
+    def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        import time
+
+        self._t0 = time.perf_counter()
+
+    def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        import time
+
+        strategy.stats.setdefault("train_seconds", []).append(time.perf_counter() - self._t0)
+        n = getattr(strategy.experience, "num_train_examples", None)
+        if n is not None:
+            strategy.stats["train_examples"] = int(n)
+
+    def before_eval(self, strategy: Any, **kwargs: Any) -> None:
+        import time
+
+        self._e0 = time.perf_counter()
+
+    def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        import time
+
+        if strategy.is_training:
+            strategy.stats.setdefault("eval_seconds", []).append(time.perf_counter() - self._e0)
+
+
+class EpochLogger(Plugin):
+    r"""One line per evaluated epoch on stderr: epoch, training loss, seconds and the metrics
+    (``keys``: substrings selecting which; default every metric)."""
+
+    def __init__(self, keys: tuple[str, ...] = (), prefix: str = "") -> None:
+        self.keys = tuple(keys)
+        self.prefix = prefix
+
+    def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        import sys
+
+        if not strategy.is_training or not strategy.history:
+            return
+        h = strategy.history[-1]
+        secs = strategy.stats.get("train_seconds", [float("nan")])[-1]
+        parts = [f"{self.prefix}epoch {h['epoch']:3d}"]
+        if "train_loss" in h:
+            parts.append(f"loss {h['train_loss']:.4f}")
+        parts.append(f"train {secs:.2f}s")
+        parts += [f"{k} {v:.4f}" for k, v in h.items()
+                  if k not in ("epoch", "iteration", "train_loss")
+                  and (not self.keys or any(s in k for s in self.keys))]
+        print(" ".join(parts), file=sys.stderr, flush=True)

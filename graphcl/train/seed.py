@@ -1,4 +1,8 @@
-r"""Seeding and RNG-state capture, so that a resumed run continues the exact random stream."""
+r"""Seeding and RNG-state capture, so that a resumed run continues the exact random stream.
+
+The captured state holds only tensors, ints, floats, strings, tuples and lists, so checkpoints
+that carry it load with ``torch.load(weights_only=True)``.
+"""
 
 from __future__ import annotations
 
@@ -24,9 +28,11 @@ def seed_everything(seed: int) -> None:
 
 def get_rng_state() -> dict[str, Any]:
     r"""Returns the state of every global random generator (for checkpoints)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": (str(kind), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+                  float(cached)),
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -36,8 +42,12 @@ def get_rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     r"""Restores the generators captured by :func:`get_rng_state`."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    if isinstance(keys, torch.Tensor):
+        keys = keys.numpy().astype(np.uint32)
+    np.random.set_state((kind, keys, pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,293 @@
+r"""seeds → method → Engine → results: the one runner behind ``graphcl run``, the quickstart and
+every experiment script, and the one results writer and schema.
+
+:func:`run_experiment` resolves the dataset (card name, ``FORMAT:PATH`` or
+``synthetic:KIND``), checks that the method takes that kind of dataset, merges the method's
+config (``models/<method>.yaml``: defaults, the dataset's section — found under the card's
+name or any alias — and the overrides; unknown keys are an error), and for every seed: seeds
+the RNGs, builds the method's model/optimiser/task, and trains it with
+:class:`~graphcl.train.Engine` and the requested plugins. With ``out``:
+
+* ``<out>.seed<k>.state.pt`` is the seed's per-epoch resume state: a killed run continues the
+  seed from its last epoch and ends with the uninterrupted run's metrics; it is keyed on the
+  method, the config, the plugins, the data's content digest and the seed, and a state of
+  another run is refused with the keys that differ; it is deleted once the seed is recorded;
+* ``<out>.partial.json`` keeps the finished seeds (same key); a rerun skips them;
+* ``out`` gets the results JSON, written atomically (schema below); the partial file goes.
+
+Results schema (metric values are fractions, as OGB returns them; ``std`` is the sample
+standard deviation, ``null`` for one seed)::
+
+    {"method", "dataset", "metrics": {"<split>_<metric>": {"mean", "std", "values"}},
+     "stats": {"<name>": {"mean", "std", "values"}},   # seconds, epochs, best epoch ...
+     "curves": {"<monitor>": [[per-epoch values of seed 0], ...]},
+     "seeds", "config", "plugins", "data_sha256", "wall_time_s", "peak_rss_mb", "command",
+     "versions"}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import resource
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from graphcl.methods import ConfigError, DatasetKindError, Method, get_method
+from graphcl.train.checkpoint import write_json_atomic
+
+__all__ = ["run_experiment", "run_seed", "resolve", "aggregate_metrics", "json_safe",
+           "versions", "peak_rss_mb", "PartialResultsError", "SYNTHETIC"]
+
+
+class PartialResultsError(ValueError):
+    r"""``<out>.partial.json`` belongs to another run."""
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+    import torch_geometric
+
+    import graphcl
+
+    return {
+        "graphcl": graphcl.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+def peak_rss_mb() -> float:
+    r"""Peak resident memory of this process in MiB (Linux reports KiB, macOS bytes)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1 << 20) if sys.platform == "darwin" else rss / 1024
+
+
+def json_safe(obj: Any) -> Any:
+    r"""JSON has no NaN/inf: an undefined value (one seed's std, an empty split's AP) is null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def aggregate_metrics(per_seed: Sequence[dict[str, float]]) -> dict[str, dict[str, Any]]:
+    r"""``{"<key>": {"mean", "std", "values"}}`` over seeds (keys all seeds share; sample std,
+    ``None`` for one seed or where a value is undefined)."""
+    from graphcl.evaluate.runs import aggregate
+
+    keys = [k for k in per_seed[0] if all(k in m for m in per_seed)] if per_seed else []
+    return json_safe({k: aggregate([float("nan") if m[k] is None else float(m[k])
+                                    for m in per_seed]) for k in keys})
+
+
+SYNTHETIC = {
+    "sbm": ("synthetic-sbm", "attributed_sbm"),
+    "temporal-sbm": ("synthetic-temporal-sbm", "temporal_sbm_stream"),
+    "signed": ("synthetic-signed", "signed_temporal_stream"),
+    "graphs": ("synthetic-graphs", "graph_collection"),
+}
+
+
+def resolve(spec: str, root: str | Path | None = None) -> tuple[str, Any, tuple[str, ...]]:
+    r"""A dataset from a card name or alias, ``FORMAT:PATH``, or ``synthetic:KIND`` (the
+    embedded generators, seed 0; no files). Returns ``(name, object, names)`` where
+    ``names`` are the names a config section may use (the card's name and its aliases)."""
+    if spec.startswith("synthetic:"):
+        kind = spec.split(":", 1)[1]
+        if kind not in SYNTHETIC:
+            raise KeyError(f"unknown synthetic dataset {kind!r}; choose from {sorted(SYNTHETIC)}")
+        from graphcl.data import synthetic
+
+        name, fn = SYNTHETIC[kind]
+        return name, getattr(synthetic, fn)(seed=0), (name,)
+    from graphcl.data import get_card, resolve_dataset
+
+    name, data = resolve_dataset(spec, root=root)
+    names: tuple[str, ...] = (name,)
+    try:
+        card = get_card(name)
+        names = (card.name, *card.aliases, spec.lower())
+    except KeyError:  # FORMAT:PATH without a card
+        pass
+    return name, data, names
+
+
+def _stats(result: dict[str, Any]) -> dict[str, float]:
+    st = result["stats"]
+    train = st.get("train_seconds", [])
+    evals = st.get("eval_seconds", [])
+    # the first epoch pays one-off costs (allocation, caches): timed from the second on
+    timed = train[1:] or train
+    out = {"epochs": float(result["epochs"]),
+           "best_epoch": float(result["best_epoch"]) if result["best_epoch"] is not None else
+           float("nan")}
+    if timed:
+        out["train_s_per_epoch"] = sum(timed) / len(timed)
+        if st.get("train_examples"):
+            out["train_examples_per_s"] = st["train_examples"] / out["train_s_per_epoch"]
+    if evals:
+        out["eval_s_per_epoch"] = sum(evals[1:] or evals) / len(evals[1:] or evals)
+    return out
+
+
+def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
+             plugins: Sequence[Any] = (), state_path: Path | None = None,
+             fingerprint: dict[str, Any] | None = None, out_dir: Path | None = None,
+             progress: bool = True, verbose: bool = False) -> dict[str, Any]:
+    r"""Trains one seed of ``method`` and returns ``{"metrics", "stats", "curve", "result"}``."""
+    from graphcl.train.engine import Engine
+    from graphcl.train.plugins import EpochLogger
+    from graphcl.train.seed import seed_everything
+
+    seed_everything(int(seed))
+    setup = method.build(dataset, cfg, int(seed), out_dir=out_dir)
+    extra = [EpochLogger(prefix=f"seed {seed} ")] if verbose else []
+    engine = Engine(setup.model, setup.optimizer, plugins=[*setup.plugins, *plugins, *extra],
+                    checkpoint=state_path, fingerprint=fingerprint, progress=progress,
+                    **setup.engine)
+    result = engine.fit(setup.task)
+    method.after_fit(setup, engine, cfg, int(seed), out_dir)
+    stats = _stats(result)
+    if setup.stats is not None:
+        stats.update(setup.stats(engine))
+    curve = [h[engine.monitor] for h in result["history"]]
+    return {"metrics": result["metrics"], "stats": stats, "curve": curve, "result": result,
+            "monitor": engine.monitor, "engine": engine, "setup": setup}
+
+
+def run_experiment(
+    method: str,
+    dataset: str,
+    *,
+    config: str | Path | None = None,
+    seeds: int | Sequence[int] = 1,
+    out: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    plugins: Sequence[str | dict[str, Any]] = (),
+    root: str | Path | None = None,
+    command: str | None = None,
+    progress: bool = True,
+    verbose: bool = False,
+    data: tuple[str, Any, tuple[str, ...]] | None = None,
+) -> dict[str, Any]:
+    r"""Runs ``method`` on ``dataset`` for several seeds and returns the results dict.
+
+    Args:
+        method (str): a registered method (``graphcl methods``).
+        dataset (str): a card name or alias, ``FORMAT:PATH`` or ``synthetic:KIND``.
+        config (str or Path, optional): config file (default: the method's
+            ``models/<name>.yaml``).
+        seeds (int or Sequence[int], optional): number of seeds (``0..n-1``) or the seeds.
+            (default: ``1``)
+        out (str or Path, optional): results JSON file, written atomically. (default: ``None``)
+        overrides (dict, optional): config values that win over the file (``SECTION.KEY``
+            sets a key of a section). (default: ``None``)
+        plugins (Sequence, optional): ``"NAME"`` / ``"NAME:key=value,..."`` specs or
+            ``{"name": ..., **kwargs}`` dicts (see :mod:`graphcl.lifelong`), after those of
+            the config's ``plugins`` key. (default: ``()``)
+        root (str or Path, optional): data root. (default: ``$GRAPHCL_DATA``)
+        command (str, optional): the command line recorded in the results.
+        progress (bool, optional): progress bars. (default: ``True``)
+        verbose (bool, optional): one line per epoch on stderr. (default: ``False``)
+        data (tuple, optional): an already resolved ``(name, object, names)``.
+
+    Raises:
+        KeyError: unknown method, dataset or plugin. ConfigError: unknown config key.
+        DatasetKindError: a dataset the method cannot take. ResumeError /
+        PartialResultsError: files of another run at ``out``.
+    """
+    from graphcl.config import read_config
+    from graphcl.data.fingerprint import fingerprint as digest
+    from graphcl.lifelong import build_plugins
+
+    m = get_method(method)
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list or any(s < 0 for s in seed_list):
+        raise ValueError(f"seeds must name at least one non-negative seed, got {seeds!r}")
+    name, obj, names = data if data is not None else resolve(dataset, root=root)
+    m.check_dataset(obj, name)
+    path = Path(config) if config is not None else m.config_path()
+    file_cfg = read_config(path) if path is not None else {}
+    overrides = dict(overrides or {})
+    cfg = m.configure(file_cfg, names, overrides)
+    specs = cfg.pop("plugins", None) or []
+    plugin_specs = list([specs] if isinstance(specs, str | dict) else specs) + list(plugins)
+    build_plugins(plugin_specs)  # unknown plugins and keys fail before anything runs
+    recorded = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    data_sha = digest(obj)
+    key = {"method": m.name, "config": json_safe(_resumable_free(m, cfg)),
+           "plugins": [json_safe(p) for p in plugin_specs], "data_sha256": data_sha}
+
+    out = Path(out) if out is not None else None
+    partial_path = Path(f"{out}.partial.json") if out is not None else None
+    done: dict[int, dict[str, Any]] = {}
+    elapsed = 0.0
+    if partial_path is not None and partial_path.is_file():
+        prev = json.loads(partial_path.read_text())
+        if prev.get("key") != json.loads(json.dumps(key, default=str)):
+            from graphcl.train.engine import _diff_keys
+
+            diff = _diff_keys(prev.get("key") or {}, json.loads(json.dumps(key, default=str)))
+            raise PartialResultsError(
+                f"{partial_path} holds seeds of another run ({', '.join(diff[:6])} differ); "
+                "delete it or choose another --out")
+        done = {int(k): v for k, v in prev["per_seed"].items()}
+        elapsed = float(prev.get("wall_time_s", 0.0))
+    out_dir = out.parent if out is not None else None
+    for seed in seed_list:
+        if seed in done:
+            continue
+        state = Path(f"{out}.seed{seed}.state.pt") if out is not None else None
+        t0 = time.perf_counter()
+        r = run_seed(m, obj, cfg, seed, plugins=build_plugins(plugin_specs), state_path=state,
+                     fingerprint={**key, "seed": seed}, out_dir=out_dir, progress=progress,
+                     verbose=verbose)
+        elapsed += time.perf_counter() - t0
+        done[seed] = json_safe({"metrics": r["metrics"], "stats": r["stats"],
+                                "curve": r["curve"], "monitor": r["monitor"]})
+        if partial_path is not None:
+            write_json_atomic(partial_path, {"key": json.loads(json.dumps(key, default=str)),
+                                             "wall_time_s": elapsed,
+                                             "per_seed": {str(k): v for k, v in done.items()}})
+            if state is not None:
+                state.unlink(missing_ok=True)  # the seed is recorded: its state is not needed
+    per = [done[s] for s in seed_list]
+    results = {
+        "method": m.name,
+        "dataset": name,
+        "metrics": aggregate_metrics([p["metrics"] for p in per]),
+        "stats": aggregate_metrics([p["stats"] for p in per]),
+        "curves": {per[0]["monitor"]: [p["curve"] for p in per]},
+        "seeds": seed_list,
+        "config": json_safe(recorded),
+        "plugins": plugin_specs,
+        "data_sha256": data_sha,
+        "wall_time_s": round(elapsed, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+        "versions": versions(),
+    }
+    if out is not None:
+        write_json_atomic(out, json_safe(results))
+        if partial_path is not None and partial_path.exists():
+            partial_path.unlink()
+    return results
+
+
+def _resumable_free(m: Method, cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if k not in m.resumable}
+
+
+__all__ += ["ConfigError", "DatasetKindError"]
