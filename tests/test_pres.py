@@ -4,16 +4,26 @@ import torch
 from graphcl.data.synthetic import temporal_sbm_stream
 from graphcl.models.tgn import TGN
 from graphcl.train.pres import PRES, TransitionGMM
-from graphcl.train.temporal import (
-    EventStream,
-    build_scheme,
-    destination_sampler,
-    run_pres,
-    run_temporal_link,
-    train_epoch,
-)
+from graphcl.train.engine import Engine
+from graphcl.train.temporal import TemporalLinkTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _train_epoch(model, data, mask, opt, batch_size, pres):
+    r"""One training epoch of TGN's protocol on the events of ``mask`` (engine update step)."""
+    from types import SimpleNamespace
+
+    none = torch.zeros_like(mask)
+    split = SimpleNamespace(train_mask=mask, val_mask=~mask, new_node_val_mask=none,
+                            test_mask=~mask, new_node_test_mask=none)
+    task = TemporalLinkTask(data, split, batch_size=batch_size, seed=0)
+    eng = Engine(torch.nn.ModuleDict({"tgn": model, "pres": pres}), opt, progress=False)
+    eng.experience = task
+    eng.model.train()
+    task.on_epoch_start(eng)
+    for batch in task.train_batches(eng):
+        eng.training_step(task, batch)
 
 
 def _mixture_stream(num_nodes=40, dim=4, steps=300, seed=0):
@@ -169,8 +179,10 @@ def test_intra_scope_corrects_only_queries_with_pending_events():
     assert pres.adjust_queries(nodes, pending, h) is None
     with pytest.raises(ValueError, match="scope"):
         PRES(6, 2, scope="everything")
-    with pytest.raises(ValueError, match="query_time='event'"):
-        build_scheme({"pres": {"scope": "intra"}, "query_time": "first"}, 6, 2)
+    from graphcl.methods import ConfigError, get_method
+
+    with pytest.raises(ConfigError, match="query_time=event"):
+        get_method("pres").configure({}, (), {"pres.scope": "intra", "query_time": "first"})
 
 
 def test_intra_scope_trains_and_never_leaks_the_batch_into_its_own_scores():
@@ -180,9 +192,8 @@ def test_intra_scope_trains_and_never_leaks_the_batch_into_its_own_scores():
     pres = PRES(data.num_nodes, 8, gamma=0.5, scope="intra", min_history=1)
     mask = torch.zeros(data.num_events, dtype=torch.bool)
     mask[:600] = True
-    stream = EventStream(data, mask)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train_epoch(model, stream, opt, destination_sampler(stream, seed=0), 100, pres)
+    _train_epoch(model, data, mask, opt, 100, pres)
     assert pres.gmm.count.sum() > 0
     model.eval()
     pres.eval()
@@ -229,13 +240,11 @@ def test_pres_trains_memory_through_coherence_and_resets_each_epoch():
     pres = PRES(data.num_nodes, 8, gamma=0.5)
     mask = torch.zeros(data.num_events, dtype=torch.bool)
     mask[:600] = True
-    stream = EventStream(data, mask)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    neg = destination_sampler(stream, seed=0)
-    train_epoch(model, stream, opt, neg, 100, pres)
+    _train_epoch(model, data, mask, opt, 100, pres)
     counts = pres.gmm.count.clone()
     assert counts.sum() > 0
-    train_epoch(model, stream, opt, neg, 100, pres)
+    _train_epoch(model, data, mask, opt, 100, pres)
     assert torch.equal(pres.gmm.count, counts)  # reset with the memory at every epoch
     # leakage: scoring with PRES writes nothing but the (backed-up) GMM statistics
     model.eval()
@@ -253,10 +262,14 @@ def test_run_pres_end_to_end():
     cfg = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "epochs": 2,
            "batch_size": 400, "eval_batch_size": 100, "mrr_num_neg": 10, "lr": 3e-3,
            "pres": {"gamma": 0.5, "beta": 0.1}}
-    out = run_pres("sbm", data, cfg, 0)
-    assert 0.0 <= out["test_ap"] <= 1.0 and 0.0 <= out["ind_test_mrr"] <= 1.0
-    out2 = run_temporal_link(data, cfg, 0)
-    assert out2["test_ap"] == pytest.approx(out["test_ap"])  # deterministic given the seed
+    from graphcl.methods import get_method
+    from graphcl.runner import run_seed
+
+    m = get_method("pres")
+    out = run_seed(m, data, m.configure({}, (), cfg), 0, progress=False)["metrics"]
+    assert 0.0 <= out["test_ap"] <= 1.0 and 0.0 <= out["test_ind_mrr"] <= 1.0
+    out2 = run_seed(m, data, m.configure({}, (), cfg), 0, progress=False)["metrics"]
+    assert out2 == out  # deterministic given the seed
 
 
 def test_cli_pres_on_real_collegemsg(data_root, tmp_path, capsys, monkeypatch):

@@ -8,7 +8,8 @@ from graphcl.models.tgn import PRESETS, TGN
 from graphcl.nn.memory import NodeMemory
 from graphcl.nn.temporal_neighbors import RecentNeighborStore
 from graphcl.nn.time_encoding import TimeEncoder, TimeProjection
-from graphcl.train.temporal import EventStream, destination_sampler, run_temporal_link, run_tgn
+from graphcl.train.plugins import Plugin
+from graphcl.train.temporal import EventStream, destination_sampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -255,74 +256,83 @@ def test_destination_sampler_replays_after_reset():
     assert torch.equal(sampler.sample(stream.src, stream.dst, stream.t), b)
 
 
+def _run(method, data, cfg, seed=0, **kw):
+    from graphcl.methods import get_method
+    from graphcl.runner import run_seed
+
+    m = get_method(method)
+    return run_seed(m, data, m.configure({}, ("sbm",), cfg), seed, progress=False, **kw)
+
+
 def test_protocol_end_to_end(tmp_path):
+    from graphcl.runner import run_experiment
+
     data = _stream(2000)
     cfg = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "epochs": 4,
            "batch_size": 100, "eval_batch_size": 100, "mrr_num_neg": 10, "lr": 3e-3}
-    out = run_temporal_link(data, cfg, seed=0)
-    for key in ("valid_ap", "test_ap", "test_auc", "test_mrr", "ind_test_ap", "ind_valid_ap"):
+    out = _run("tgn", data, cfg)["metrics"]
+    for key in ("valid_ap", "test_ap", "test_auc", "test_mrr", "test_ind_ap", "valid_ind_ap",
+                "test_ind_mrr"):
         assert 0.0 <= out[key] <= 1.0, key
     assert out["test_ap"] > 0.6  # the stream has community structure to learn
-    res = run_tgn("sbm", data, {"defaults": cfg, "datasets": {"sbm": {"epochs": 1}}}, 1,
-                  out_dir=tmp_path)
-    assert res["stat_epochs_run"] == 1.0  # the dataset section overrides the defaults
-    assert 0.0 <= res["test_ap"] <= 1.0
-    with pytest.raises(ValueError, match="unknown keys"):
-        run_temporal_link(data, {"batchsize": 3}, 0)
+    cfg_file = tmp_path / "tgn.yaml"
+    cfg_file.write_text("defaults: {memory_dim: 16, time_dim: 8, embedding_dim: 16, epochs: 4}\n"
+                        "datasets: {sbm: {epochs: 1}}\n")
+    res = run_experiment("tgn", "sbm", config=cfg_file, progress=False,
+                         data=("sbm", data, ("sbm",)))
+    assert res["stats"]["epochs"]["values"] == [1.0]  # the dataset section overrides defaults
+    from graphcl.methods import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown config key"):
+        _run("tgn", data, {"batchsize": 3})
 
 
-def test_killed_run_resumes_exactly(tmp_path, monkeypatch):
+class _KillInEpoch(Plugin):
+    def __init__(self, epoch):
+        self.epoch, self.seen = epoch, 0
+
+    def before_training_epoch(self, strategy, **kw):
+        self.seen = 0
+
+    def after_training_iteration(self, strategy, **kw):
+        self.seen += 1
+        if strategy.epoch == self.epoch - 1 and self.seen == 3:  # mid-epoch
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_killed_run_resumes_exactly(tmp_path):
     # a run killed in epoch 3 resumes from its per-epoch state (weights, optimiser, memory, PRES
-    # parameters, sampler and RNG states) and ends with the uninterrupted run's metrics
-    import graphcl.train.temporal as temporal
+    # parameters and statistics, sampler and RNG states) and ends with the uninterrupted
+    # run's metrics
+    from graphcl.train.engine import ResumeError
 
     data = _stream(1200)
     cfg = {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8, "epochs": 3, "patience": 5,
            "batch_size": 100, "eval_batch_size": 100, "mrr_num_neg": 5, "lr": 3e-3,
            "query_time": "event", "batch_neighbors": True,
            "pres": {"gamma": 0.5, "scope": "intra", "min_history": 1, "learnable_gamma": True}}
-    timing = ("train_epoch_seconds", "train_events_per_second")
-    full = {k: v for k, v in run_temporal_link(data, cfg, seed=3).items() if k not in timing}
-    assert len(full["val_ap_curve"]) == 3
-
-    calls = {"n": 0}
-    real_evaluate = temporal.evaluate
-
-    def dying_evaluate(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:  # validation of epoch 3 (two evaluations per epoch)
-            raise KeyboardInterrupt
-        return real_evaluate(*args, **kwargs)
-
+    full = _run("pres", data, cfg, seed=3)
+    assert len(full["curve"]) == 3 and "pres_gamma" in full["stats"]
     state = tmp_path / "run.state.pt"
-    monkeypatch.setattr(temporal, "evaluate", dying_evaluate)
+    fp = {"run": "a"}
     with pytest.raises(KeyboardInterrupt):
-        run_temporal_link(data, cfg, seed=3, state_path=state)
-    monkeypatch.setattr(temporal, "evaluate", real_evaluate)
+        _run("pres", data, cfg, seed=3, state_path=state, fingerprint=fp,
+             plugins=[_KillInEpoch(3)])
     assert state.exists()
-    resumed = run_temporal_link(data, cfg, seed=3, state_path=state)
-    assert {k: v for k, v in resumed.items() if k not in timing} == full
+    resumed = _run("pres", data, cfg, seed=3, state_path=state, fingerprint=fp)
+    assert resumed["metrics"] == full["metrics"] and resumed["curve"] == full["curve"]
+    assert resumed["stats"]["pres_gamma"] == full["stats"]["pres_gamma"]
 
     # a finished run continues when the epoch cap is raised, as if it had been run in one go
-    longer = {k: v for k, v in run_temporal_link(data, {**cfg, "epochs": 4}, seed=3).items()
-              if k not in timing}
-    extended = run_temporal_link(data, {**cfg, "epochs": 4}, seed=3, state_path=state)
-    assert {k: v for k, v in extended.items() if k not in timing} == longer
+    longer = _run("pres", data, {**cfg, "epochs": 4}, seed=3)
+    extended = _run("pres", data, {**cfg, "epochs": 4}, seed=3, state_path=state,
+                    fingerprint=fp)
+    assert extended["metrics"] == longer["metrics"] and extended["curve"] == longer["curve"]
 
-    with pytest.raises(ValueError, match="different config or seed"):
-        run_temporal_link(data, {**cfg, "lr": 1e-3}, seed=3, state_path=state)
-    with pytest.raises(ValueError, match="different config or seed"):
-        run_temporal_link(data, cfg, seed=4, state_path=state)
-    with pytest.raises(ValueError, match="more than the 2 asked for"):
-        run_temporal_link(data, {**cfg, "epochs": 2}, seed=3, state_path=state)
-
-
-def test_early_stop_replay():
-    from graphcl.train.temporal import _early_stop
-
-    assert _early_stop([0.5, 0.6, 0.6, 0.55], 3) == (2, None)
-    assert _early_stop([0.5, 0.6, 0.6, 0.55], 2) == (2, 4)
-    assert _early_stop([0.5, 0.4, 0.3, 0.7, 0.6], 2) == (2, 3)  # stops before the later best
+    with pytest.raises(ResumeError, match="run differ"):
+        _run("pres", data, cfg, seed=3, state_path=state, fingerprint={"run": "b"})
+    with pytest.raises(ResumeError, match="beyond max_epochs 2"):
+        _run("pres", data, {**cfg, "epochs": 2}, seed=3, state_path=state, fingerprint=fp)
 
 
 @pytest.mark.parametrize("preset", ["jodie", "apan"])
@@ -330,5 +340,5 @@ def test_presets_under_the_protocol(preset):
     data = _stream(800)
     cfg = {"preset": preset, "memory_dim": 8, "time_dim": 4, "epochs": 1, "batch_size": 100,
            "mrr_num_neg": 5, "lr": 1e-3}
-    out = run_temporal_link(data, cfg, seed=0)
+    out = _run("tgn", data, cfg)["metrics"]
     assert 0.0 <= out["test_ap"] <= 1.0 and 0.0 <= out["test_mrr"] <= 1.0

@@ -137,6 +137,16 @@ def evaluate_stream(model: TGN, stream: EventStream, negatives: TemporalNegative
     return out
 
 
+def _max_negatives(data: Any) -> int:
+    r"""The most distinct negatives every event can have: the destinations less the positives
+    that share an event's (source, time)."""
+    src, dst, t = data.src.long(), data.dst.long(), data.t
+    _, t_rank = torch.unique(t, return_inverse=True)
+    _, group = torch.unique(src * (int(t_rank.max()) + 1) + t_rank, return_inverse=True)
+    largest = int(torch.bincount(group).max()) if group.numel() else 0
+    return max(int(torch.unique(dst).numel()) - largest, 0)
+
+
 class TemporalLinkTask:
     r"""The TGN protocol as a :class:`~graphcl.train.engine.Task` of the training engine.
 
@@ -162,7 +172,8 @@ class TemporalLinkTask:
         max_train_events (int, optional): train on the first this many training events only.
             (default: all)
         mrr_num_neg (int, optional): fixed negatives per test event for the MRR (``0``: no
-            MRR). (default: ``0``)
+            MRR); capped at what the stream admits (its destinations less the positives
+            sharing an event's source and time), see ``self.mrr_num_neg``. (default: ``0``)
         mrr_strategy (str, optional): how they are drawn (see
             :func:`~graphcl.data.negative.fixed_eval_negatives`). (default: ``"hist_rnd"``)
         mrr_seed (int, optional): their seed (the new-node test uses ``mrr_seed + 1``).
@@ -188,6 +199,8 @@ class TemporalLinkTask:
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.mrr_negatives: dict[str, Tensor | None] = {"test": None, "ind_test": None}
+        mrr_num_neg = min(int(mrr_num_neg), _max_negatives(data))
+        self.mrr_num_neg = mrr_num_neg
         if mrr_num_neg > 0:
             self.mrr_negatives = {
                 "test": fixed_eval_negatives(data, split.test_mask, mrr_num_neg, mrr_strategy,
