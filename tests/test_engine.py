@@ -170,3 +170,76 @@ def test_final_splits_evaluate_best_state_once():
     both = make_engine(epochs=6).fit(NodeClassificationTask(data))
     assert res["metrics"]["test_acc"] == both["metrics"]["test_acc"]
     assert res["best_epoch"] == both["best_epoch"]
+
+
+def test_pickle_checkpoints_are_refused(tmp_path):
+    # a checkpoint that needs arbitrary unpickling (and could run code) is never loaded
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"model": Boom()}))
+    with pytest.raises(RuntimeError, match="could not be read safely"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+class LayerLocal:
+    r"""A task with its own update step: two local losses, each with its own backward and
+    optimiser step (as layer-local methods do), through the engine's hooks."""
+
+    def __init__(self, data):
+        self.inner = NodeClassificationTask(data)
+
+    def train_batches(self, strategy):
+        return self.inner.train_batches(strategy)
+
+    def training_loss(self, strategy, batch):
+        return self.inner.training_loss(strategy, batch)
+
+    def training_step(self, strategy, batch):
+        for _ in range(2):
+            strategy.zero_grad()
+            strategy.backward(self.inner.training_loss(strategy, batch))
+            strategy.update()
+
+    def evaluate(self, strategy, split):
+        return self.inner.evaluate(strategy, split)
+
+
+def test_custom_training_step_fires_every_hook():
+    rec = Recorder()
+    res = make_engine(plugins=[rec], epochs=2).fit(LayerLocal(toy_graph()))
+    assert rec.calls.count("before_backward") == 4 and rec.calls.count("after_update") == 4
+    assert rec.calls.count("before_training_iteration") == 2
+    assert res["history"][-1]["iteration"] == 4
+
+
+def test_engine_without_optimiser_only_evaluates():
+    model = GCN(3, 4, 3)
+    res = Engine(model, None, max_epochs=0, monitor="valid_acc", progress=False).fit(
+        NodeClassificationTask(toy_graph()))
+    assert res["epochs"] == 0 and "test_acc" in res["metrics"]
+    with pytest.raises(ValueError, match="without optimiser"):
+        Engine(model, None, max_epochs=1, progress=False).fit(NodeClassificationTask(toy_graph()))
+
+
+def test_resume_refuses_a_patience_that_would_have_stopped_earlier(tmp_path):
+    from graphcl.train.engine import ResumeError
+
+    data = toy_graph()
+    ckpt = tmp_path / "run.ckpt"
+    res = make_engine(epochs=30, ckpt=ckpt, fingerprint={"a": 1}).fit(NodeClassificationTask(data))
+    hist = [h["valid_acc"] for h in res["history"]]
+    # a patience of 1 stops at the first non-improving epoch: before the checkpoint's epoch 30
+    if any(b <= a for a, b in zip(hist, hist[1:], strict=False)):
+        with pytest.raises(ResumeError, match="patience 1 stops this run"):
+            make_engine(epochs=30, ckpt=ckpt, patience=1, fingerprint={"a": 1}).fit(
+                NodeClassificationTask(data))
+    with pytest.raises(ResumeError, match="a differ"):
+        make_engine(epochs=30, ckpt=ckpt, fingerprint={"a": 2}).fit(NodeClassificationTask(data))
+    # raising the epoch cap continues the finished run as if run in one go
+    longer = make_engine(epochs=35).fit(NodeClassificationTask(data))
+    cont = make_engine(epochs=35, ckpt=ckpt, fingerprint={"a": 1}).fit(NodeClassificationTask(data))
+    assert cont["history"] == longer["history"] and cont["metrics"] == longer["metrics"]
