@@ -20,7 +20,6 @@ import tgn_timing  # noqa: E402
 
 from graphcl.config import parse_set  # noqa: E402
 from graphcl.train.checkpoint import write_json_atomic  # noqa: E402
-from graphcl.train.temporal import resolve_config  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -36,9 +35,9 @@ def main(argv=None) -> dict:
         common = parse_set(args.set)
     except ValueError as err:
         parser.error(str(err))
-    data, train = tgn_timing.setup(args)
-    runs = {"tgn_b200": resolve_config({**common, "batch_size": 200}),
-            f"tgn_b{args.large}": resolve_config({**common, "batch_size": args.large})}
+    data = tgn_timing.setup(args)
+    runs = {"tgn_b200": {**common, "batch_size": 200},
+            f"tgn_b{args.large}": {**common, "batch_size": args.large}}
     pres_common = common.get("pres") if isinstance(common.get("pres"), dict) else {}
     for scope in args.scopes:
         for g in args.gammas:
@@ -46,13 +45,13 @@ def main(argv=None) -> dict:
                 continue  # gamma 0 predicts nothing: the scope changes nothing
             name = (f"tgn+pres_b{args.large}" + ("" if g == 0.5 else f"_gamma{g:g}")
                     + ("" if scope == "batch" or g == 0 else f"_{scope}"))
-            runs[name] = resolve_config({**common, "batch_size": args.large,
-                                         "pres": {**pres_common, "gamma": g, "scope": scope}})
+            runs[name] = {**common, "batch_size": args.large,
+                          "pres": {**pres_common, "gamma": g, "scope": scope}}
     times: dict[str, list[dict]] = {k: [] for k in runs}
-    tgn_timing.timed_epochs(data, train, runs["tgn_b200"])  # untimed warm-up (allocator, caches)
+    tgn_timing.timed_epochs(data, runs["tgn_b200"])  # untimed warm-up (allocator, caches)
     for _ in range(args.repeats):  # alternate so that load changes hit all alike
         for name, cfg in runs.items():
-            times[name] += tgn_timing.timed_epochs(data, train, cfg)
+            times[name] += tgn_timing.timed_epochs(data, cfg)
     best = {k: min(v, key=lambda r: r["seconds"]) for k, v in times.items()}
     base = best["tgn_b200"]["seconds"]
     result = {"dataset": args.dataset, "threads": torch.get_num_threads(), "set": common,

@@ -21,22 +21,20 @@ import pyg_tgn_reference as ref  # noqa: E402
 import tgn_timing  # noqa: E402
 
 from graphcl.train.checkpoint import write_json_atomic  # noqa: E402
-from graphcl.train.temporal import resolve_config  # noqa: E402
 
 
 def main(argv=None) -> dict:
     parser = tgn_timing.parser(__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=200)
     args = parser.parse_args(argv)
-    data, train = tgn_timing.setup(args)
+    data = tgn_timing.setup(args)
     result = {"dataset": args.dataset, "batch_size": args.batch_size,
               "threads": torch.get_num_threads(), "command": "python " + " ".join(sys.argv),
               "graphcl": [], "graphcl_neighbor_grad_off": [], "pyg": []}
     for _ in range(args.repeats):  # alternate so that load changes hit both alike
-        result["graphcl"] += tgn_timing.timed_epochs(
-            data, train, resolve_config({"batch_size": args.batch_size}))
+        result["graphcl"] += tgn_timing.timed_epochs(data, {"batch_size": args.batch_size})
         result["graphcl_neighbor_grad_off"] += tgn_timing.timed_epochs(
-            data, train, resolve_config({"batch_size": args.batch_size, "neighbor_grad": False}))
+            data, {"batch_size": args.batch_size, "neighbor_grad": False})
         pyg = ref.main(["--dataset", args.dataset, "--epochs", "1", "--no-eval",
                         "--batch-size", str(args.batch_size),
                         "--threads", str(torch.get_num_threads())])

@@ -1,5 +1,6 @@
 r"""Shared pieces of the TGN/PRES benchmarks: the common command-line options and the timed
-training epoch of graphcl's TGN (optionally with PRES) on the training events of the TGN split."""
+training epoch of graphcl's TGN (optionally with PRES) through the engine, on the training
+events of the TGN split."""
 
 from __future__ import annotations
 
@@ -9,14 +10,8 @@ import time
 import pyg_tgn_reference as ref
 import torch
 
-from graphcl.data.temporal import chronological_split
-from graphcl.train.temporal import (
-    EventStream,
-    build_model,
-    build_scheme,
-    destination_sampler,
-    train_epoch,
-)
+from graphcl.methods import get_method
+from graphcl.train.engine import Engine
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -30,25 +25,27 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def setup(args: argparse.Namespace):
-    r"""Applies ``--threads`` and returns ``(data, training EventStream)``."""
+    r"""Applies ``--threads`` and returns the dataset (PyG's reader, as the reference)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = ref.load(args.dataset)
-    return data, EventStream(data, chronological_split(data).train_mask)
+    return ref.load(args.dataset)
 
 
-def timed_epochs(data, train: EventStream, cfg: dict, repeats: int = 1) -> list[dict]:
-    r"""Builds graphcl's model (and PRES when ``cfg["pres"]``) once and times ``repeats``
-    training epochs: wall and process-CPU seconds, events/s."""
-    model = build_model(cfg, data.num_nodes, data.msg.size(1), 1.0)
-    scheme = build_scheme(cfg, data.num_nodes, model.memory.memory_dim)
-    params = list(model.parameters()) + (list(scheme.parameters()) if scheme else [])
-    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg["lr"], fused=True)
-    neg = destination_sampler(train, seed=0)
+def timed_epochs(data, overrides: dict, repeats: int = 1) -> list[dict]:
+    r"""Builds graphcl's ``tgn`` method (``pres`` when ``overrides`` has a ``pres`` section)
+    with the method defaults plus ``overrides`` and times ``repeats`` training epochs through
+    :meth:`graphcl.train.Engine.train_epoch`: wall and process-CPU seconds, events/s."""
+    method = get_method("pres" if overrides.get("pres") else "tgn")
+    cfg = method.configure({}, (), overrides)
+    torch.manual_seed(0)
+    setup = method.build(data, cfg, 0)
+    eng = Engine(setup.model, setup.optimizer, progress=False, **setup.engine)
+    n = setup.task.num_train_examples
     out = []
     for _ in range(repeats):
         c0 = time.process_time()
-        stats = train_epoch(model, train, opt, neg, cfg["batch_size"], scheme)
-        out.append({"seconds": stats["seconds"], "cpu_seconds": time.process_time() - c0,
-                    "events_per_s": stats["events_per_s"], "events": train.num_events})
+        eng.train_epoch(setup.task)
+        secs = eng.stats["train_seconds"][-1]
+        out.append({"seconds": secs, "cpu_seconds": time.process_time() - c0,
+                    "events_per_s": n / secs, "events": n})
     return out

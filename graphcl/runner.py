@@ -12,8 +12,10 @@ the RNGs, builds the method's model/optimiser/task, and trains it with
   seed from its last epoch and ends with the uninterrupted run's metrics; it is keyed on the
   method, the config, the plugins, the data's content digest and the seed, and a state of
   another run is refused with the keys that differ; it is deleted once the seed is recorded;
-* ``<out>.partial.json`` keeps the finished seeds (same key); a rerun skips them;
-* ``out`` gets the results JSON, written atomically (schema below); the partial file goes.
+* ``<out>.partial.json`` keeps the finished seeds (keyed on method, the whole config, plugins
+  and data digest: another run's file is refused); a rerun skips them;
+* ``out`` gets the results JSON, written atomically (schema below); the partial file goes. A
+  later run of the same configuration with more seeds reuses the seeds it holds.
 
 Results schema (metric values are fractions, as OGB returns them; ``std`` is the sample
 standard deviation, ``null`` for one seed)::
@@ -227,8 +229,11 @@ def run_experiment(
     build_plugins(plugin_specs)  # unknown plugins and keys fail before anything runs
     recorded = {k: v for k, v in cfg.items() if not k.startswith("_")}
     data_sha = digest(obj)
-    key = {"method": m.name, "config": json_safe(_resumable_free(m, cfg)),
-           "plugins": [json_safe(p) for p in plugin_specs], "data_sha256": data_sha}
+    # finished seeds are reused only by the same run; a seed's per-epoch state also by a run
+    # that only raised its epoch cap or patience (the engine checks those)
+    key = _plain({"method": m.name, "config": recorded, "plugins": plugin_specs,
+                  "data_sha256": data_sha})
+    state_key = _plain({**key, "config": _resumable_free(m, recorded)})
 
     out = Path(out) if out is not None else None
     partial_path = Path(f"{out}.partial.json") if out is not None else None
@@ -236,15 +241,17 @@ def run_experiment(
     elapsed = 0.0
     if partial_path is not None and partial_path.is_file():
         prev = json.loads(partial_path.read_text())
-        if prev.get("key") != json.loads(json.dumps(key, default=str)):
+        if prev.get("key") != key:
             from graphcl.train.engine import _diff_keys
 
-            diff = _diff_keys(prev.get("key") or {}, json.loads(json.dumps(key, default=str)))
+            diff = _diff_keys(prev.get("key") or {}, key)
             raise PartialResultsError(
                 f"{partial_path} holds seeds of another run ({', '.join(diff[:6])} differ); "
                 "delete it or choose another --out")
         done = {int(k): v for k, v in prev["per_seed"].items()}
         elapsed = float(prev.get("wall_time_s", 0.0))
+    elif out is not None and out.is_file():
+        done = _finished_seeds(out, key)  # a rerun with more seeds runs only the new ones
     out_dir = out.parent if out is not None else None
     for seed in seed_list:
         if seed in done:
@@ -252,26 +259,27 @@ def run_experiment(
         state = Path(f"{out}.seed{seed}.state.pt") if out is not None else None
         t0 = time.perf_counter()
         r = run_seed(m, obj, cfg, seed, plugins=build_plugins(plugin_specs), state_path=state,
-                     fingerprint={**key, "seed": seed}, out_dir=out_dir, progress=progress,
+                     fingerprint={**state_key, "seed": seed}, out_dir=out_dir,
+                     progress=progress,
                      verbose=verbose)
         elapsed += time.perf_counter() - t0
         done[seed] = json_safe({"metrics": r["metrics"], "stats": r["stats"],
                                 "curve": r["curve"], "monitor": r["monitor"]})
         if partial_path is not None:
-            write_json_atomic(partial_path, {"key": json.loads(json.dumps(key, default=str)),
-                                             "wall_time_s": elapsed,
+            write_json_atomic(partial_path, {"key": key, "wall_time_s": elapsed,
                                              "per_seed": {str(k): v for k, v in done.items()}})
             if state is not None:
                 state.unlink(missing_ok=True)  # the seed is recorded: its state is not needed
     per = [done[s] for s in seed_list]
+    monitor = per[0]["monitor"]
     results = {
         "method": m.name,
         "dataset": name,
         "metrics": aggregate_metrics([p["metrics"] for p in per]),
         "stats": aggregate_metrics([p["stats"] for p in per]),
-        "curves": {per[0]["monitor"]: [p["curve"] for p in per]},
+        "curves": {monitor: [p["curve"] for p in per]},
         "seeds": seed_list,
-        "config": json_safe(recorded),
+        "config": key["config"],
         "plugins": plugin_specs,
         "data_sha256": data_sha,
         "wall_time_s": round(elapsed, 3),
@@ -288,6 +296,31 @@ def run_experiment(
 
 def _resumable_free(m: Method, cfg: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in m.resumable}
+
+
+def _plain(obj: Any) -> Any:
+    r"""``obj`` as it reads back from JSON (tuples as lists, NaN as null)."""
+    return json.loads(json.dumps(json_safe(obj), default=str))
+
+
+def _finished_seeds(path: Path, key: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    r"""Per-seed records of an earlier results file of the same run (else none)."""
+    try:
+        prev = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    mine = {"method": prev.get("method"), "config": prev.get("config"),
+            "plugins": prev.get("plugins"), "data_sha256": prev.get("data_sha256")}
+    if mine != key:
+        return {}
+    monitor = next(iter(prev.get("curves") or {}), None)
+    out = {}
+    for i, s in enumerate(prev["seeds"]):
+        out[int(s)] = {
+            "metrics": {k: v["values"][i] for k, v in prev["metrics"].items()},
+            "stats": {k: v["values"][i] for k, v in prev.get("stats", {}).items()},
+            "curve": prev["curves"][monitor][i] if monitor else [], "monitor": monitor}
+    return out
 
 
 __all__ += ["ConfigError", "DatasetKindError"]

@@ -210,3 +210,20 @@ def test_link_methods_record_the_decoder_they_ran(tmp_path):
     assert not any(k.startswith("_") for k in res["config"])
     heur = runner.run_experiment("cn", "synthetic:sbm", seeds=1, progress=False)
     assert heur["stats"]["epochs"]["values"] == [0.0] and "test_hits@100" in heur["metrics"]
+
+
+def test_more_seeds_reuse_the_recorded_ones(tmp_path, monkeypatch):
+    out = tmp_path / "r.json"
+    one = runner.run_experiment("gae", "synthetic:sbm", seeds=1, out=out,
+                                overrides={"epochs": 2}, progress=False)
+    ran = []
+    real = runner.run_seed
+    monkeypatch.setattr(runner, "run_seed", lambda m, d, c, seed, **kw: (
+        ran.append(seed), real(m, d, c, seed, **kw))[1])
+    two = runner.run_experiment("gae", "synthetic:sbm", seeds=2, out=out,
+                                overrides={"epochs": 2}, progress=False)
+    assert ran == [1]
+    assert two["metrics"]["test_auc"]["values"][0] == one["metrics"]["test_auc"]["values"][0]
+    three = runner.run_experiment("gae", "synthetic:sbm", seeds=1, out=out,
+                                  overrides={"epochs": 3}, progress=False)  # another run
+    assert ran == [1, 0] and three["config"]["epochs"] == 3

@@ -483,6 +483,18 @@ class Engine:
                 save_checkpoint(ck.with_name(f"{ck.stem}.exp{i}{ck.suffix}"), state)
         return {"experiences": results, "matrix": matrix}
 
+    def train_epoch(self, task: Task) -> None:
+        r"""One training epoch of ``task`` with every hook and no evaluation (benchmarks,
+        custom schedules); ``epoch`` advances by one and ``stats["train_seconds"]`` grows."""
+        self._check_task(task)
+        self.experience = task
+        self.is_training = True
+        try:
+            self._train_epoch(task)
+            self.epoch += 1
+        finally:
+            self.is_training = False
+
     def _train_epoch(self, task: Task) -> None:
         self.model.train()
         if hasattr(task, "on_epoch_start"):
