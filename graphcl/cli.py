@@ -157,7 +157,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         res = run_experiment(name, spec, seeds=1, overrides=dict(q.get("set", {})),
                              command=_command(), progress=False, data=cache[spec])
         value = res["metrics"][q["metric"]]["mean"]
-        rows.append((name, m.kinds[0] if m.kinds else "-", spec.split(":", 1)[1], q["metric"],
+        rows.append((name, m.task or "-", spec.split(":", 1)[1], q["metric"],
                      value, time.perf_counter() - t0))
         if args.out:
             from graphcl.train.checkpoint import write_json_atomic

@@ -106,6 +106,7 @@ class Method:
     Class attributes:
         name (str): the name used by ``graphcl run NAME``.
         description (str): one line for ``graphcl methods`` and ``--help``.
+        task (str): the learning task, in words (``"link prediction"`` ...).
         kinds (tuple[str]): the :func:`dataset_kind` s it accepts.
         config_file (str, optional): ``models/<config_file>.yaml`` holds its per-dataset
             hyper-parameters (default: ``name``; ``None``: no file).
@@ -118,6 +119,7 @@ class Method:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    task: ClassVar[str] = ""  # e.g. "link prediction", shown by the quickstart tour
     kinds: ClassVar[tuple[str, ...]] = ()
     config_file: ClassVar[str | None] = ""
     defaults: ClassVar[dict[str, Any]] = {}

@@ -24,6 +24,7 @@ from graphcl.train.tasks import StaticLinkTask, link_split_for
 class GAEMethod(Method):
     name = "gae"
     description = "GCN auto-encoder link predictor (Hadamard-MLP decoder)"
+    task = "link prediction"
     kinds = ("graph", "link")
     defaults = {"hidden": 64, "num_layers": 2, "dropout": 0.0, "decoder": "hadamard",
                 "lr": 0.01, "epochs": 100, "batch_size": 65536,

@@ -31,6 +31,7 @@ def _random_masks(n: int, train: float, val: float, seed: int) -> list[torch.Ten
 class GNNMethod(Method):
     name = "gnn"
     description = "GNN classifier (conv=gcn|sage|gat|gin) for node or graph classification"
+    task = "node / graph classification"
     kinds = ("graph", "graphs")
     defaults = {"conv": "gcn", "hidden": 64, "num_layers": 2, "dropout": 0.5, "heads": 8,
                 "pool": "mean", "lr": 0.01, "weight_decay": 5e-4, "epochs": 200,

@@ -55,11 +55,13 @@ def _optimizer(cfg: dict[str, Any], model: torch.nn.ModuleDict) -> torch.optim.O
 
 class NCNFamily(Method):
     description = "NCNC link prediction: GCN encoder + completed common-neighbour decoder"
+    task = "link prediction"
     kinds = ("graph", "link")
     config_file = "ncnc"
     section_keys = ("variants",)
     predictor = "ncnc"
-    quickstart = {"dataset": "synthetic:sbm", "set": {"epochs": 10, "batch_size": 512},
+    quickstart = {"dataset": "synthetic:sbm",
+                  "set": {"epochs": 5, "hiddim": 64, "batch_size": 512},
                   "metric": "test_hits@100"}
     examples = ("graphcl run ncnc --dataset cora --seeds 10 --out results/ncnc-cora.json",)
 
@@ -130,14 +132,16 @@ class NCNFamily(Method):
                             engine.best_model_state)
 
 
-def _variant(name: str, predictor: str, description: str) -> None:
+def _variant(name: str, predictor: str, description: str, **attrs: Any) -> None:
     register(type(f"NCN_{name}", (NCNFamily,), {
-        "name": name, "predictor": predictor, "description": description}))
+        "name": name, "predictor": predictor, "description": description, **attrs}))
 
 
 _variant("ncnc", "ncnc", "NCNC link prediction: GCN encoder + completed common-neighbour decoder")
 _variant("ncn", "ncn", "NCN link prediction: GCN encoder + common-neighbour decoder")
-_variant("ncnc2", "ncnc2", "NCNC with completion of depth 2")
+_variant("ncnc2", "ncnc2", "NCNC with completion of depth 2",
+         quickstart={"dataset": "synthetic:sbm", "metric": "test_hits@100",
+                     "set": {"epochs": 2, "hiddim": 32, "batch_size": 512}})
 _variant("gae_cn", "gae_cn", "GAE with a common-neighbour count term (the NCN code's scn1)")
 _variant("gae_ncn_head", "gae", "GCN encoder + Hadamard-MLP decoder of the NCN code (cn0)")
 _variant("cn", "cn", "common-neighbour count heuristic (no training)")

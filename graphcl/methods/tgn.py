@@ -28,6 +28,7 @@ MODEL_KEYS = ("memory_dim", "time_dim", "embedding_dim", "num_neighbors", "heads
 
 
 class _Temporal(Method):
+    task = "temporal link prediction"
     kinds = ("temporal",)
     section_keys = ("pres",)
     defaults = {
