@@ -13,9 +13,10 @@ per-event ``weight`` / ``sign``; without one it is a :class:`~torch_geometric.da
 ``edge_index`` (as listed: one direction per row) and ``edge_weight`` / ``sign``.
 
 Without explicit columns: a header names them (``src|source|from|u|user|node1``,
-``dst|target|to|v|item|node2``, ``t|time|timestamp|ts|unix_time``, ``weight|w|rating|value``,
-``sign|label``); a file without header is ``src dst`` (2 columns), ``src dst time`` (3) or
-``src dst time weight`` (4 or more).
+``dst|target|to|v|item|node2``, ``t|time|timestamp|ts|unix_time|when``,
+``weight|w|rating|value``, ``sign|label``), and otherwise the columns go by position: ``src
+dst`` (2 columns), ``src dst time`` (3), ``src dst time weight`` (4 or more). Pass
+``time=False`` for a static graph with more columns.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ __all__ = ["read_edgelist", "COLUMN_NAMES"]
 COLUMN_NAMES = {
     "src": ("src", "source", "from", "u", "user", "node1", "source_node", "i"),
     "dst": ("dst", "target", "to", "v", "item", "node2", "target_node", "j"),
-    "time": ("t", "time", "timestamp", "ts", "unix_time", "date"),
+    "time": ("t", "time", "timestamp", "ts", "unix_time", "date", "when"),
     "weight": ("weight", "w", "rating", "value"),
     "sign": ("sign", "label"),
 }
@@ -77,6 +78,12 @@ def _auto(names: list[str] | None, ncols: int) -> dict[str, int | None]:
                  for role, aliases in COLUMN_NAMES.items()}
         if found["src"] is None or found["dst"] is None:
             found["src"], found["dst"] = 0, 1
+        # roles the header does not name take their positional column, if no role claims it
+        claimed = {c for c in found.values() if c is not None}
+        for role, pos in (("time", 2), ("weight", 3)):
+            if found[role] is None and pos < ncols and pos not in claimed:
+                found[role] = pos
+                claimed.add(pos)
         return found
     return {"src": 0, "dst": 1, "time": 2 if ncols >= 3 else None,
             "weight": 3 if ncols >= 4 else None, "sign": None}

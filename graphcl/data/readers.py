@@ -17,6 +17,11 @@ was expected; a missing file raises :class:`FileNotFoundError` naming it.
   :class:`TemporalData`.
 * ``tu``: a folder with ``<NAME>_A.txt``, ``<NAME>_graph_indicator.txt``, ... → ``list[Data]``.
 * ``idx``: an IDX file (gzipped or not) → ``Tensor``; a folder of them → ``dict[str, Tensor]``.
+* ``npz``: a gnn-benchmark / graph2gauss ``.npz`` (Amazon, Coauthor, CitationFull) → :class:`Data`.
+* ``edgelist``: any delimited edge list, columns by name or position, string ids allowed →
+  :class:`Data` or, with a time column, :class:`TemporalData`.
+
+A PyG dataset folder (``<root>/<Name>`` with the files in ``raw/``) is read like its ``raw/``.
 
 Conventions shared by the temporal readers:
 
@@ -71,6 +76,8 @@ __all__ = [
     "read_snap_signed",
     "read_snap_temporal",
     "read_tu",
+    "read_npz",
+    "read_edgelist",
 ]
 
 PathLike = str | os.PathLike
@@ -1235,6 +1242,20 @@ def read_idx(path: PathLike) -> Tensor | dict[str, Tensor]:
 # Dispatch
 # ---------------------------------------------------------------------------------------------
 
+def read_npz(path: PathLike) -> Data:
+    r"""gnn-benchmark / graph2gauss ``.npz`` → :class:`Data` (see :mod:`graphcl.data.npz`)."""
+    from graphcl.data.npz import read_npz as _read
+
+    return _read(path)
+
+
+def read_edgelist(path: PathLike, **kw: Any) -> Data | TemporalData:
+    r"""A delimited edge list, static or temporal (see :mod:`graphcl.data.edgelist`)."""
+    from graphcl.data.edgelist import read_edgelist as _read
+
+    return _read(path, **kw)
+
+
 FORMATS = {
     "planetoid": read_planetoid,
     "ogb-linkprop": read_ogb_linkprop,
@@ -1244,13 +1265,16 @@ FORMATS = {
     "ml": read_ml,
     "tu": read_tu,
     "idx": read_idx,
+    "npz": read_npz,
+    "edgelist": read_edgelist,
 }
 
 
 def _normalise_format(fmt: str) -> str:
     key = fmt.strip().lower().replace("_", "-")
     key = {"ogb": "ogb-linkprop", "ogbl": "ogb-linkprop", "tudataset": "tu",
-           "mnist": "idx"}.get(key, key)
+           "mnist": "idx", "csv": "edgelist", "edge-list": "edgelist",
+           "citationfull": "npz"}.get(key, key)
     if key not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)}")
     return key
@@ -1268,6 +1292,8 @@ def _folder_formats(path: Path) -> list[str]:
         found.append("idx")
     if any(path.glob("ml_*.csv")):
         found.append("ml")
+    if any(path.glob("*.npz")):
+        found.append("npz")
     return found
 
 
@@ -1287,6 +1313,8 @@ def infer_format(path: PathLike) -> str:
         raise FileNotFoundError(f"{path}: not found")
     if path.is_dir():
         found = _folder_formats(path)
+        if not found and (path / "raw").is_dir():  # a PyG dataset folder: <root>/<Name>/raw
+            found = _folder_formats(path / "raw")
         if len(found) != 1:
             raise ValueError(
                 f"{path}: cannot infer the format "
@@ -1296,6 +1324,8 @@ def infer_format(path: PathLike) -> str:
         return found[0]
     if re.fullmatch(r"ml_.+\.csv(\.gz)?", path.name):
         return "ml"
+    if path.suffix == ".npz":
+        return "npz"
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic[:2] == b"\x1f\x8b":
@@ -1339,4 +1369,16 @@ def read(path: PathLike, format: str | None = None, **kw: Any) -> Any:
         **kw: passed to the reader (e.g. ``name=`` for planetoid/tu, ``warn_unsorted=``).
     """
     fmt = infer_format(path) if format is None else _normalise_format(format)
-    return FORMATS[fmt](path, **kw)
+    return FORMATS[fmt](_dataset_folder(Path(path), fmt), **kw)
+
+
+_FOLDER_FORMATS = ("planetoid", "ogb-linkprop", "tu", "idx", "ml", "npz")
+
+
+def _dataset_folder(path: Path, fmt: str) -> Path:
+    r"""A PyG dataset folder ``<root>/<Name>`` holds its files in ``raw/``: read those (when the
+    folder itself has none of the format's files)."""
+    if fmt in _FOLDER_FORMATS and path.is_dir() and (path / "raw").is_dir() and (
+            fmt not in _folder_formats(path) and fmt in _folder_formats(path / "raw")):
+        return path / "raw"
+    return path

@@ -814,11 +814,26 @@ def _name_from_path(path: Path, fmt: str) -> str:
     if fmt == "ogb-linkprop":
         return readers._ogb_name(path)
     base = path.name
-    for suffix in (".gz", ".csv", ".txt", ".tsv"):
+    for suffix in (".gz", ".csv", ".txt", ".tsv", ".npz"):
         base = base.removesuffix(suffix)
     if fmt == "ml":
         base = base.removeprefix("ml_")
     return base.lower() or str(path)
+
+
+def _query_options(query: str, spec: str) -> dict[str, Any]:
+    r"""``time=ts&weight=false&src=0`` → reader keyword arguments (integers are column
+    positions, ``true``/``false`` flags, anything else a column name)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, query.split("&")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"dataset {spec!r}: options after '?' are key=value pairs joined "
+                             f"by '&', got {item!r}")
+        low = value.strip().lower()
+        out[key.strip()] = (True if low == "true" else False if low == "false" else
+                            int(value) if value.strip().lstrip("-").isdigit() else value.strip())
+    return out
 
 
 def resolve_dataset(spec: str, root: str | os.PathLike | None = None) -> tuple[str, Any]:
@@ -826,7 +841,9 @@ def resolve_dataset(spec: str, root: str | os.PathLike | None = None) -> tuple[s
 
     ``spec`` is a card name or alias (``"cora"``, loaded with :func:`load`), or
     ``"FORMAT:PATH"`` (``"planetoid:/data/CiteSeer/raw"``, read with :func:`read`; the name is
-    inferred from the files), or an existing path whose format can be inferred.
+    inferred from the files; reader options may follow a ``?``, as in
+    ``"edgelist:my.csv?time=ts&weight=false"``), or an existing path whose format can be
+    inferred.
     """
     fmt, sep, rest = spec.partition(":")
     if sep:
@@ -835,8 +852,10 @@ def resolve_dataset(spec: str, root: str | os.PathLike | None = None) -> tuple[s
         except ValueError:
             key = None
         if key is not None:
+            rest, _, query = rest.partition("?")
+            kw = _query_options(query, spec) if query else {}
             path = Path(rest).expanduser()
-            return _name_from_path(path, key), read(path, key)
+            return _name_from_path(path, key), read(path, key, **kw)
     path = Path(spec).expanduser()
     if (os.sep in spec or spec.startswith(".")) and path.exists():
         key = readers.infer_format(path)
