@@ -10,7 +10,7 @@ Examples::
     python experiments/wikipedia/run.py --dataset wikipedia --seeds 0 1 2
     python experiments/wikipedia/run.py --dataset wikipedia --sweep 200 400 800 1600 --seeds 0
     python experiments/wikipedia/run.py --dataset uci --set query_time=event \
-        batch_neighbors=true --out experiments/uci/results_batch_neighbors
+        batch_neighbors=true --out experiments/uci/results/3-tgn-neighbourhood-5ep
 """
 
 from __future__ import annotations
@@ -156,7 +156,9 @@ def main(argv: list[str] | None = None, default_dataset: str = "wikipedia") -> N
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    out = args.out or Path(__file__).resolve().parents[1] / args.dataset / "results"
+    if args.out is None:
+        parser.error("--out is required: experiments/<dataset>/results/<study> (one folder per study)")
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     if args.plot_curves:
         print(draw_curves(args.plot_curves, out / "curves.svg"))
