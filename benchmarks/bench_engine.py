@@ -14,7 +14,6 @@ with the zoo defaults. Run on an idle machine::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys

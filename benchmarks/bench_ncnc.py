@@ -1,21 +1,21 @@
-r"""Speed and memory of graphcl's GAE / NCN / NCNC link predictors (Wang et al., ICLR 2024 recipe).
+r"""Speed and memory of graphcl's NCN-family link predictors, and optionally of the authors' code.
 
 Measures, per decoder, the training time per epoch, the evaluation time per epoch (valid + test
 scoring) and the peak RSS, each decoder in its own subprocess so peak RSS is not shared:
 
-* real Cora with the authors' Cora flags (models/ncnc.yaml), seed-0 split, ``--epochs`` timed
-  epochs after one warm-up epoch;
+* real Cora with the authors' Cora flags (models/ncnc.yaml) through the engine, as
+  ``graphcl run`` trains it: one warm-up epoch, then ``--epochs`` timed epochs;
 * ogbl-ddi: ``--ddi-batches`` NCN training batches of the configured size (24,576) timed and
   extrapolated to one epoch (43 batches), plus one NCNC training batch of ``--ddi-ncnc-pairs``
-  target pairs extrapolated the same way (the full epoch is far beyond a CPU budget).
+  target pairs extrapolated the same way (the full epoch is far beyond a CPU budget);
+* with ``--authors DIR`` (a checkout of GraphPKU/NeuralCommonNeighbor, with torch-sparse and
+  torch-scatter installed and Cora's Planetoid files under ``DIR/dataset/Cora/raw``), the
+  authors' ``NeighborOverlap.py`` on Cora with the same flags, in the same run: its per-epoch
+  time is the wall-time difference between a ``1 + --epochs`` and a 1-epoch process, divided
+  by ``--epochs`` (start-up and data loading cancel out); the speed-up column divides the two.
 
-The authors' code is **not** run here (it needs torch-sparse built from source, ~14 min on two
-cores); the comparison is against the reference figures recorded in the project spec
-(specs/ncnc.md §6.1b), measured with the authors' code on this 2-core CPU:
-Cora 0.77 s/train epoch, 0.45 s/eval epoch, 123 s for 100 epochs, seed-0 test HR@100 0.892.
-
-    python benchmarks/bench_ncnc.py                       # Cora (gae, ncn, ncnc) + ddi
-    python benchmarks/bench_ncnc.py --skip-ddi --epochs 10 --out bench.json
+    python benchmarks/bench_ncnc.py --skip-ddi --epochs 5 --out benchmarks/results/bench_ncnc_cora.json
+    python benchmarks/bench_ncnc.py --skip-ddi --authors /path/to/NeuralCommonNeighbor
 
 Timings depend on the load of the machine: the load average is recorded with the results.
 """
@@ -31,13 +31,28 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = {
-    "source": "specs/ncnc.md §6.1b: authors' NeighborOverlap.py, real Cora, published flags, idle 2-core CPU",
-    "cora_train_s_per_epoch": 0.77,
-    "cora_eval_s_per_epoch": 0.45,
-    "cora_total_100_epochs_s": 123.0,
-    "cora_seed0_test_hits@100": 0.892,
-}
+AUTHORS_KEYS = {"ncn": "cn1", "ncnc": "incn1cn1", "gae_ncn_head": "cn0"}
+AUTHORS_CORA_FLAGS = (
+    "--xdp 0.7 --tdp 0.3 --pt 0.75 --gnnedp 0.0 --preedp 0.4 --predp 0.05 --gnndp 0.05 "
+    "--probscale 4.3 --proboffset 2.8 --alpha 1.0 --gnnlr 0.0043 --prelr 0.0024 --batch_size 1152 "
+    "--ln --lnnn --dataset Cora --runs 1 --model puregcn --hiddim 256 --mplayers 1 --testbs 8192 "
+    "--maskinput --jk --use_xlin --tailact").split()
+
+
+def _authors_epoch_seconds(folder: str, predictor: str, epochs: int) -> float:
+    r"""Per-epoch wall seconds of the authors' NeighborOverlap.py (difference of two runs)."""
+    def run(n: int) -> float:
+        cmd = [sys.executable, "NeighborOverlap.py", *AUTHORS_CORA_FLAGS, "--epochs", str(n),
+               "--predictor", AUTHORS_KEYS[predictor]]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, cwd=folder, capture_output=True, text=True,
+                             env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+        if res.returncode != 0:
+            raise RuntimeError(f"the authors' code failed:\n{res.stderr[-2000:]}")
+        return time.perf_counter() - t0
+
+    one = run(1)
+    return (run(1 + epochs) - one) / epochs
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -45,7 +60,6 @@ def _child(args: argparse.Namespace) -> None:
     import warnings
 
     import torch
-    import yaml
 
     warnings.simplefilter("ignore")
     from graphcl.config import read_config
@@ -129,11 +143,12 @@ def _child(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=5, help="timed Cora epochs per decoder")
-    ap.add_argument("--predictors", nargs="+", default=["gae", "ncn", "ncnc"])
+    ap.add_argument("--predictors", nargs="+", default=["gae_ncn_head", "ncn", "ncnc"])
     ap.add_argument("--skip-ddi", action="store_true")
     ap.add_argument("--skip-cora", action="store_true")
     ap.add_argument("--ddi-batches", type=int, default=2)
     ap.add_argument("--ddi-ncnc-pairs", type=int, default=64)
+    ap.add_argument("--authors", default=None, help="checkout of the authors' code to time too")
     ap.add_argument("--data", default=os.environ.get("GRAPHCL_DATA", str(REPO.parent / "shared" / "data")))
     ap.add_argument("--out", default=None, help="write the results JSON (and a .md table) here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -158,20 +173,26 @@ def main() -> None:
             raise RuntimeError(f"benchmark child {dataset}/{predictor} failed:\n{res.stderr[-3000:]}")
         row = json.loads(line[0][7:])
         row["load_avg_1min_at_start"] = load0
+        if args.authors and dataset == "cora" and predictor in AUTHORS_KEYS:
+            # whole epochs (training + evaluation) of both codes
+            row["authors_s_per_epoch"] = _authors_epoch_seconds(args.authors, predictor,
+                                                                args.epochs)
+            row["graphcl_s_per_epoch"] = row["train_s_per_epoch"] + row["eval_s_per_epoch"]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    report = {"reference_authors": REFERENCE, "rows": rows,
+    report = {"rows": rows,
               "command": "python " + " ".join([os.path.relpath(__file__, REPO), *sys.argv[1:]])}
-    lines = ["| dataset | decoder | train s/epoch | eval s/epoch | CPU s (whole run) | peak RSS MB | speed-up vs authors (train, wall) | threads | load |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | decoder | train s/epoch | eval s/epoch | CPU s (whole run) | peak RSS MB | authors s/epoch (train + eval) | speed-up vs authors | threads | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         tr = r.get("train_s_per_epoch", r.get("train_s_per_epoch_extrapolated"))
         ev = r.get("eval_s_per_epoch", r.get("eval_s_per_epoch_extrapolated", float("nan")))
-        sp = f"{REFERENCE['cora_train_s_per_epoch'] / tr:.2f}x" if r["dataset"] == "cora" else "n/a"
+        au = r.get("authors_s_per_epoch")
+        sp = f"{au / r['graphcl_s_per_epoch']:.2f}x" if au else "not measured"
+        au_s = f"{au:.3f}" if au else "–"
         ext = "" if r["dataset"] == "cora" else " (extrapolated)"
         cpu = r.get("cpu_s_total", float("nan"))
-        lines.append(f"| {r['dataset']} | {r['predictor']} | {tr:.3f}{ext} | {ev:.3f} | {cpu:.3f} | {r['peak_rss_mb']:.0f} | {sp} | {r['threads']} | {r['load_avg_1min_at_start']:.1f} |")
-    lines.append(f"\nAuthors' reference (not re-run): {REFERENCE}")
+        lines.append(f"| {r['dataset']} | {r['predictor']} | {tr:.3f}{ext} | {ev:.3f} | {cpu:.3f} | {r['peak_rss_mb']:.0f} | {au_s} | {sp} | {r['threads']} | {r['load_avg_1min_at_start']:.1f} |")
     print("\n".join(lines))
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")

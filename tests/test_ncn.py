@@ -423,10 +423,9 @@ def test_train_loop_resumes_identically(tmp_path) -> None:
             "maskinput": True, "use_xlin": True, "preedp": 0.2, "predp": 0.1}
     straight = _run("ncn", data, {**base, "epochs": 3})
     # a run stopped after epoch 2 (its state file is written every epoch) ...
+    from graphcl.config import read_config
     from graphcl.methods import get_method
     from graphcl.runner import run_seed
-
-    from graphcl.config import read_config
 
     m = get_method("ncn")
     file = read_config(m.config_path())

@@ -3,8 +3,8 @@ import torch
 
 from graphcl.data.synthetic import temporal_sbm_stream
 from graphcl.models.tgn import TGN
-from graphcl.train.pres import PRES, TransitionGMM
 from graphcl.train.engine import Engine
+from graphcl.train.pres import PRES, TransitionGMM
 from graphcl.train.temporal import TemporalLinkTask
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -29,6 +29,7 @@ edits no central list. A minimal method::
 
 from __future__ import annotations
 
+import abc
 import difflib
 import importlib
 import pkgutil
@@ -100,7 +101,7 @@ class Setup:
     stats: Any = None
 
 
-class Method:
+class Method(abc.ABC):
     r"""Base class of a method (see the module docstring).
 
     Class attributes:
@@ -186,16 +187,17 @@ class Method:
                                    f"{_KIND_WORDS[kind]}")
 
     # --- building ----------------------------------------------------------------------------
+    @abc.abstractmethod
     def build(self, dataset: Any, cfg: dict[str, Any], seed: int, *,
               out_dir: Path | None = None) -> Setup:
         r"""Model, optimiser, task and engine settings for one seed. The global RNGs are
         seeded with ``seed`` just before; ``out_dir`` is where the run's files go (or
         ``None``)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement build()")
 
     def after_fit(self, setup: Setup, engine: Any, cfg: dict[str, Any], seed: int,
                   out_dir: Path | None) -> None:
-        r"""Called after a seed has trained (e.g. to save a trained artefact)."""
+        r"""Called after a seed has trained (e.g. to save a trained artefact); default none."""
+        return None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

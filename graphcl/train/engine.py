@@ -416,7 +416,7 @@ class Engine:
         if self.selection == "monitor":
             return dict(self.best["metrics"])
         out: dict[str, float] = {}
-        for name, rec in self.best_per_metric.items():
+        for rec in self.best_per_metric.values():
             out.update(rec["metrics"])
         return out
 
