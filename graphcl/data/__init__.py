@@ -6,8 +6,10 @@ Flow: card → :func:`load` / :func:`read` → :class:`~torch_geometric.data.Dat
 from :mod:`graphcl.models` or :mod:`graphcl.train`.
 """
 
+from graphcl.data.edgelist import read_edgelist
 from graphcl.data.errors import DataFormatError
 from graphcl.data.negative import TemporalNegativeSampler, fixed_eval_negatives
+from graphcl.data.npz import read_npz
 from graphcl.data.readers import (
     LinkPropDataset,
     read,
@@ -71,6 +73,8 @@ __all__ = [
     "read_snap_signed",
     "read_snap_temporal",
     "read_tu",
+    "read_npz",
+    "read_edgelist",
     "resolve_dataset",
     "sample_train_negatives",
     "signed_temporal_stream",

@@ -32,6 +32,17 @@ import torch
 from torch_geometric.data import Data, TemporalData
 
 from graphcl.data.errors import DataFormatError
+from graphcl.data.readers import (
+    FORMATS,
+    _head_lines,
+    _is_gzip,
+    _leading_comments,
+    _line_text,
+    _remap,
+    _sniff_sep,
+    _split_fields,
+    _time_order,
+)
 
 __all__ = ["read_edgelist", "COLUMN_NAMES"]
 
@@ -142,17 +153,6 @@ def read_edgelist(
         DataFormatError: a row with a missing field, a non-numeric time/weight, a sign other
             than ±1, a negative timestamp; the file and 1-based line are named.
     """
-    from graphcl.data.readers import (
-        _head_lines,
-        _is_gzip,
-        _leading_comments,
-        _line_text,
-        _remap,
-        _sniff_sep,
-        _split_fields,
-        _time_order,
-    )
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
@@ -267,3 +267,6 @@ def read_edgelist(
     for k, v in extra.items():
         data[k] = v
     return data
+
+
+FORMATS["edgelist"] = read_edgelist  # `read(path, "edgelist")`, `edgelist:PATH` on the CLI

@@ -62,6 +62,7 @@ from torch_geometric.data import Data, TemporalData
 from torch_geometric.utils import coalesce, one_hot, remove_self_loops
 
 from graphcl.data.errors import DataFormatError
+from graphcl.data.npz import read_npz
 
 __all__ = [
     "FORMATS",
@@ -77,7 +78,6 @@ __all__ = [
     "read_snap_temporal",
     "read_tu",
     "read_npz",
-    "read_edgelist",
 ]
 
 PathLike = str | os.PathLike
@@ -1242,20 +1242,6 @@ def read_idx(path: PathLike) -> Tensor | dict[str, Tensor]:
 # Dispatch
 # ---------------------------------------------------------------------------------------------
 
-def read_npz(path: PathLike) -> Data:
-    r"""gnn-benchmark / graph2gauss ``.npz`` → :class:`Data` (see :mod:`graphcl.data.npz`)."""
-    from graphcl.data.npz import read_npz as _read
-
-    return _read(path)
-
-
-def read_edgelist(path: PathLike, **kw: Any) -> Data | TemporalData:
-    r"""A delimited edge list, static or temporal (see :mod:`graphcl.data.edgelist`)."""
-    from graphcl.data.edgelist import read_edgelist as _read
-
-    return _read(path, **kw)
-
-
 FORMATS = {
     "planetoid": read_planetoid,
     "ogb-linkprop": read_ogb_linkprop,
@@ -1266,8 +1252,7 @@ FORMATS = {
     "tu": read_tu,
     "idx": read_idx,
     "npz": read_npz,
-    "edgelist": read_edgelist,
-}
+}  # graphcl.data.edgelist adds "edgelist" (it builds on this module's text helpers)
 
 
 def _normalise_format(fmt: str) -> str:

@@ -1,7 +1,7 @@
 r"""The NCN/NCNC static link-prediction protocol as an engine task.
 
-Follows the protocol of the NCN/NCNC code (Wang et al., ICLR 2024; the project's NCNC spec
-§2.8 and §4):
+Follows the protocol of the NCN/NCNC code (Wang et al., ICLR 2024; GraphPKU/NeuralCommonNeighbor,
+``NeighborOverlap.py``):
 
 * per epoch, one set of uniform training negatives on the train graph (1:1 with positives,
   indexed by the same permutation), mini-batches of a random permutation of the positive
@@ -36,7 +36,7 @@ __all__ = ["NCNLinkTask", "LinkData", "prepare_link_data", "resolve_config", "me
            "DEFAULTS"]
 
 DEFAULTS: dict[str, Any] = {
-    # parser defaults of the authors' NeighborOverlap.py (spec §3)
+    # parser defaults of the authors' NeighborOverlap.py
     "predictor": "ncnc", "model": "puregcn", "mplayers": 1, "hiddim": 32, "epochs": 40,
     "batch_size": 8192, "testbs": 8192, "gnnlr": 3e-4, "prelr": 3e-4, "xdp": 0.3, "tdp": 0.3,
     "gnndp": 0.3, "gnnedp": 0.3, "predp": 0.3, "preedp": 0.3, "maskinput": False, "ln": False,

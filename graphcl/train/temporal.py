@@ -1,6 +1,6 @@
 r"""The temporal link-prediction protocol of TGN for memory models, as an engine task.
 
-Protocol (the project's TGN protocol spec §2.2, §4.3):
+Protocol (Rossi et al., 2020, as in twitter-research/tgn ``train_self_supervised.py``):
 
 * chronological 70/15/15 split with 10 % held-out ("new") nodes
   (:func:`graphcl.data.temporal.chronological_split`);
