@@ -227,3 +227,16 @@ def test_more_seeds_reuse_the_recorded_ones(tmp_path, monkeypatch):
     three = runner.run_experiment("gae", "synthetic:sbm", seeds=1, out=out,
                                   overrides={"epochs": 3}, progress=False)  # another run
     assert ran == [1, 0] and three["config"]["epochs"] == 3
+
+
+def test_datasets_command_names_a_missing_file(data_root, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    src = data_root / "planetoid" / "Cora" / "raw"
+    dst = tmp_path / "planetoid" / "Cora" / "raw"
+    shutil.copytree(src, dst)
+    (dst / "ind.cora.tx").unlink()
+    monkeypatch.setenv("GRAPHCL_CACHE", str(tmp_path / "cache"))
+    rc = main(["datasets", "--root", str(tmp_path)])
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("cora "))
+    assert rc == 1 and "INCOMPLETE" in line and "ind.cora.tx" in line

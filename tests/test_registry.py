@@ -145,10 +145,43 @@ def test_load_verifies_caches_and_reuses(env, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("should not run on a warm load")
 
-    monkeypatch.setattr(registry, "_parse", boom)
-    monkeypatch.setattr(registry, "_sha256_stream", boom)  # (path, size, mtime) remembered
+    monkeypatch.setattr(registry, "_parse", boom)  # the processed copy is served ...
+    hashed = []
+    real = registry._sha256_stream
+    monkeypatch.setattr(registry, "_sha256_stream", lambda f: hashed.append(1) or real(f))
     again = load("toy")
     assert torch.equal(again.src, d.src) and torch.equal(again.t, d.t)
+    assert hashed  # ... but only after the bytes were hashed again (never a memo at load)
+
+
+def test_a_byte_changed_with_size_and_mtime_kept_is_caught(env):
+    # bit rot, `cp -p`, `rsync -t`: same size and mtime, other content
+    f = env["data"] / "toy" / "events.txt"
+    f.parent.mkdir()
+    f.write_text(EVENTS)
+    toy_card(env, sha256=sha(EVENTS.encode()))
+    assert load("toy").t.tolist() == [10, 20, 30]
+    assert verify("toy").ok  # memoised digest: fine for listing
+    st = f.stat()
+    f.write_text(EVENTS.replace("30", "31"))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(DataFormatError, match="sha256 mismatch"):
+        load("toy")
+    # without verification the processed copy of the old bytes is not served either
+    assert load("toy", verify=False).t.tolist() == [10, 20, 31]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ('folder = "/etc"', "must be a relative path"),
+    ('folder = "../outside"', "must be a relative path"),
+    ('folder = "toy"\n[[files]]\npath = "../../x"', "must be a relative path"),
+    ('folder = "toy"\n[[files]]\npath = "x"\nurl = "file:///etc/passwd"', "only http"),
+    ('folder = "toy"\n[[archives]]\nurl = "ftp://h/x.zip"', "only http"),
+])
+def test_cards_cannot_reach_outside_the_data_root(env, extra, message):
+    write_card(env["cards"], "bad", f'format = "snap-temporal"\n{extra}\n')
+    with pytest.raises(DataFormatError, match=message):
+        get_card("bad")
 
 
 def test_checksum_mismatch_names_the_file(env):
@@ -198,8 +231,28 @@ def test_cache_key_follows_file_changes_without_sha(env):
 
 
 # ------------------------------------------------------------------------------------------------
-# Download (file:// URLs stand in for the network) and offline errors
+# Download (a local HTTP server on 127.0.0.1 stands in for the network) and offline errors
 # ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http(env):
+    r"""Serves ``env["src"]`` at ``http://127.0.0.1:<port>/``; returns ``url(name)``."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(env["src"]))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield lambda name: f"http://127.0.0.1:{server.server_address[1]}/{name}"
+    server.shutdown()
+    server.server_close()
 
 
 def test_missing_files_offline_message(env, monkeypatch):
@@ -216,8 +269,8 @@ def test_missing_files_offline_message(env, monkeypatch):
     assert not rep.present and not rep.ok and rep.files[0]["problem"] == "missing"
 
 
-def test_download_failure_is_file_not_found(env):
-    toy_card(env, url=(env["src"] / "absent.txt").as_uri())
+def test_download_failure_is_file_not_found(env, http):
+    toy_card(env, url=http("absent.txt"))
     with pytest.raises(FileNotFoundError, match="Download failed"):
         load("toy")
     assert not list((env["data"] / "toy").glob("*.part"))
@@ -229,10 +282,10 @@ def test_missing_without_url(env):
         load("toy")
 
 
-def test_download_plain_and_gzip(env):
+def test_download_plain_and_gzip(env, http):
     src = env["src"] / "events.txt"
     src.write_text(EVENTS)
-    toy_card(env, sha256=sha(EVENTS.encode()), url=src.as_uri())
+    toy_card(env, sha256=sha(EVENTS.encode()), url=http("events.txt"))
     assert load("toy").num_events == 3
     assert (env["data"] / "toy" / "events.txt").read_text() == EVENTS
     assert not list((env["data"] / "toy").glob(".*part"))
@@ -240,13 +293,13 @@ def test_download_plain_and_gzip(env):
     gz = env["src"] / "events.txt.gz"
     gz.write_bytes(gzip.compress(EVENTS.encode()))
     (env["data"] / "toy" / "events.txt").unlink()
-    toy_card(env, sha256=sha(EVENTS.encode()), url=gz.as_uri(), extra='')
+    toy_card(env, sha256=sha(EVENTS.encode()), url=http("events.txt.gz"), extra='')
     text = (env["cards"] / "toy.toml").read_text() + 'decompress = "gzip"\n'
     (env["cards"] / "toy.toml").write_text(text)
     assert load("toy").num_events == 3
 
 
-def test_download_archive_with_strip(env):
+def test_download_archive_with_strip(env, http):
     z = env["src"] / "toy.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("TOY/TOY_A.txt", "1, 2\n2, 1\n")
@@ -254,7 +307,7 @@ def test_download_archive_with_strip(env):
         zf.writestr("TOY/TOY_graph_labels.txt", "1\n")
     body = "\n".join([
         'format = "tu"', 'folder = "tu/TOY/raw"', "[stats]", "num_graphs = 1",
-        "[[archives]]", f'url = "{z.as_uri()}"', 'strip = "TOY/"',
+        "[[archives]]", f'url = "{http("toy.zip")}"', 'strip = "TOY/"',
         "[[files]]", 'path = "TOY_A.txt"', "[[files]]", 'path = "TOY_graph_indicator.txt"',
     ]) + "\n"
     write_card(env["cards"], "toytu", body)
@@ -263,11 +316,11 @@ def test_download_archive_with_strip(env):
     assert (env["data"] / "tu" / "TOY" / "raw" / "TOY_graph_labels.txt").exists()
 
 
-def test_unsafe_archive_member_is_rejected(env):
+def test_unsafe_archive_member_is_rejected(env, http):
     z = env["src"] / "evil.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("../escape.txt", "x")
-    body = "\n".join(['format = "tu"', 'folder = "e"', "[[archives]]", f'url = "{z.as_uri()}"',
+    body = "\n".join(['format = "tu"', 'folder = "e"', "[[archives]]", f'url = "{http("evil.zip")}"',
                       "[[files]]", 'path = "E_A.txt"']) + "\n"
     write_card(env["cards"], "evil", body)
     with pytest.raises(DataFormatError, match="unsafe path"):

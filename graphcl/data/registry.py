@@ -31,10 +31,12 @@ then the repository's ``datasets/`` folder; the first card with a name wins.
 
 :func:`load` resolves the data root (``root`` > ``$GRAPHCL_DATA`` > ``$XDG_CACHE_HOME`` or
 ``~/.cache`` ``/graphcl/data``), downloads missing files when the card says where from, checks
-sizes and sha256 (remembered per ``(path, size, mtime)`` in ``checksums.json`` next to the
-processed cache, so repeated loads do not re-hash), parses, checks the card's statistics and
-keeps a processed copy in ``$GRAPHCL_CACHE`` (default ``~/.cache/graphcl/processed``), never in
-the data root, which may be read-only. The processed copy is plain tensors and is read back with
+sizes and sha256 — recomputed from the bytes at every load (a memo per ``(path, size, mtime)``
+in ``checksums.json`` only speeds up :func:`verify`, never a load) — parses, checks the card's
+statistics and keeps a processed copy in ``$GRAPHCL_CACHE`` (default
+``~/.cache/graphcl/processed``), keyed on the files' digests, never in the data root, which may
+be read-only. Card paths must be relative and stay inside the data root; only http(s) URLs
+are fetched. The processed copy is plain tensors and is read back with
 ``torch.load(weights_only=True)``.
 """
 
@@ -49,6 +51,7 @@ import shutil
 import tempfile
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 import zipfile
@@ -143,16 +146,23 @@ class DatasetCard:
             fmt = readers._normalise_format(raw["format"])
         except ValueError as err:
             raise DataFormatError(path, str(err)) from err
+        _check_relative(path, "folder", raw["folder"])
+        if raw.get("entry") is not None:
+            _check_relative(path, "entry", raw["entry"])
         files = []
         for i, f in enumerate(raw.get("files", [])):
             bad = set(f) - _FILE_KEYS
             if bad or "path" not in f:
                 raise DataFormatError(path, f"files[{i}]: needs 'path', allows {sorted(_FILE_KEYS)}"
                                             f" (found {sorted(f)})")
+            _check_relative(path, f"files[{i}].path", f["path"])
+            if f.get("url") is not None:
+                _check_url(path, f"files[{i}].url", f["url"])
             files.append(FileSpec(**f))
         for i, a in enumerate(raw.get("archives", [])):
             if "url" not in a:
                 raise DataFormatError(path, f"archives[{i}]: needs 'url'")
+            _check_url(path, f"archives[{i}].url", a["url"])
         return cls(
             name=raw["name"].lower(),
             format=fmt,
@@ -171,6 +181,20 @@ class DatasetCard:
             notes=raw.get("notes", ""),
             source=path,
         )
+
+
+def _check_relative(card: Path, key: str, value: Any) -> None:
+    r"""A card path must stay inside the data root: relative, no ``..``, no drive."""
+    p = PurePosixPath(str(value).replace("\\", "/"))
+    if (not isinstance(value, str) or not value or p.is_absolute() or ".." in p.parts
+            or ":" in p.parts[0]):
+        raise DataFormatError(card, f"{key} {value!r} must be a relative path inside the data "
+                                    "root (no leading '/', no '..')")
+
+
+def _check_url(card: Path, key: str, value: Any) -> None:
+    if not isinstance(value, str) or urllib.parse.urlsplit(value).scheme not in ("http", "https"):
+        raise DataFormatError(card, f"{key} {value!r}: only http(s) URLs are fetched")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,24 +323,33 @@ def _digest(path: Path, *, content: bool = False, db: dict[str, list] | None = N
     return digest
 
 
-def _check_files(card: DatasetCard, folder: Path) -> list[dict[str, Any]]:
-    """Per file: present / size_ok / sha256_ok (None when the card has no hash)."""
+def _check_files(card: DatasetCard, folder: Path, *, memo: bool = True,
+                 hash_all: bool = False) -> list[dict[str, Any]]:
+    """Per file: present / size_ok / sha256_ok (None when the card has no hash) and the file's
+    actual ``digest``. ``memo`` may reuse a digest remembered for the same (path, size, mtime)
+    (listing datasets); loading passes ``memo=False``, so the bytes that are parsed are the
+    bytes that were hashed. ``hash_all`` also hashes files the card gives no sha256 for."""
     db = _read_db()
     before = dict(db)
     out = []
     for spec in card.files:
         p = folder / spec.path
         row: dict[str, Any] = {"path": str(p), "present": p.is_file(), "size_ok": None,
-                               "sha256_ok": None, "problem": None}
+                               "sha256_ok": None, "problem": None, "digest": None}
         if row["present"]:
             size = p.stat().st_size
             if spec.size is not None:
                 row["size_ok"] = size == spec.size
+            if spec.sha256 or hash_all:
+                row["digest"] = _digest(p, db=db if memo else None)
+                if not memo:
+                    st = p.stat()
+                    db[str(p.resolve())] = [st.st_size, st.st_mtime_ns, row["digest"]]
             if spec.sha256:
-                ok = _digest(p, db=db) == spec.sha256
+                ok = row["digest"] == spec.sha256
                 if not ok and spec.content_sha256:  # a re-compressed copy of the same content
                     try:
-                        ok = _digest(p, content=True, db=db) == spec.content_sha256
+                        ok = _digest(p, content=True, db=db if memo else None) == spec.content_sha256
                     except (OSError, EOFError):
                         ok = False
                 row["sha256_ok"] = ok
@@ -524,21 +557,17 @@ def _reader_digest() -> str:
     return _READER_DIGEST
 
 
-def _cache_path(card: DatasetCard, folder: Path) -> Path:
-    ident = []
-    for spec in card.files:
-        if spec.sha256:
-            ident.append([spec.path, spec.sha256])
-        else:
-            p = folder / spec.path
-            st = p.stat()
-            ident.append([str(p.resolve()), st.st_size, st.st_mtime_ns])
-    if not card.files:  # no file list: key on every file under the folder
-        ident.append(str(folder.resolve()))
+def _cache_path(card: DatasetCard, folder: Path, rows: list[dict[str, Any]] | None = None) -> Path:
+    r"""The processed copy's file, keyed on the reader code, the card's reading options and the
+    sha256 of every file as read now (``rows`` from :func:`_check_files` with ``hash_all``), so
+    a changed byte never serves a stale copy, whatever the file's size and mtime say."""
+    ident: list[Any] = []
+    if rows is not None:
+        ident = [[Path(r["path"]).name, r["digest"]] for r in rows]
+    if not card.files:  # no file list: key on the content of every file under the folder
         for p in sorted(folder.rglob("*")):
             if p.is_file():
-                st = p.stat()
-                ident.append([str(p.relative_to(folder)), st.st_size, st.st_mtime_ns])
+                ident.append([str(p.relative_to(folder)), _digest(p)])
     blob = json.dumps({"code": _reader_digest(), "format": card.format, "entry": card.entry,
                        "read": card.read, "files": ident}, sort_keys=True, default=str)
     return cache_dir() / f"{card.name}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.pt"
@@ -722,9 +751,10 @@ def load(
         _download_missing(card, folder)
     elif not card.files and not folder.exists():
         raise FileNotFoundError(f"dataset {card.name!r}: {folder} not found")
+    rows = _check_files(card, folder, memo=False, hash_all=True)  # the bytes about to be read
     if verify:
-        _file_problems(card, _check_files(card, folder))
-    cpath = _cache_path(card, folder)
+        _file_problems(card, rows)
+    cpath = _cache_path(card, folder, rows)
     cached = _load_cache(cpath)
     if cached is not None:
         obj, stats_ok = cached
@@ -789,7 +819,7 @@ def verify(name: str, root: str | os.PathLike | None = None) -> VerifyReport:
     if not verified:
         return report
     try:
-        cpath = _cache_path(card, folder)
+        cpath = _cache_path(card, folder, _check_files(card, folder, hash_all=True))
         cached = _load_cache(cpath)
         obj = cached[0] if cached is not None else _parse(card, folder)
         report.stats = _compare_stats(card, obj)
