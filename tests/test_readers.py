@@ -401,7 +401,8 @@ def test_idx_mnist(data_root):
 def test_read_dispatch_and_inference(tmp_path):
     p = write(tmp_path / "e.txt", "1 2 3\n2 3 4\n")
     assert read(p).num_events == 2
-    assert isinstance(read(p, format="snap_signed"), Data)  # explicit format wins
+    with pytest.raises(DataFormatError, match="sign 3 is not a sign"):  # explicit format wins
+        read(p, format="snap_signed")  # ... and a timestamp column is no sign
     with pytest.raises(ValueError, match="unknown format"):
         read(p, format="graphml")
     _tu_files(tmp_path / "both")

@@ -34,6 +34,7 @@ from torch_geometric.data import Data, TemporalData
 from graphcl.data.errors import DataFormatError
 from graphcl.data.readers import (
     FORMATS,
+    _check_line_endings,
     _head_lines,
     _is_gzip,
     _leading_comments,
@@ -42,6 +43,7 @@ from graphcl.data.readers import (
     _sniff_sep,
     _split_fields,
     _time_order,
+    _unreadable,
 )
 
 __all__ = ["read_edgelist", "COLUMN_NAMES"]
@@ -156,6 +158,7 @@ def read_edgelist(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
+    _check_line_endings(path)
     skip = len(_leading_comments(path))
     head = [ln for ln in _head_lines(path, skip + 3)[skip:] if ln.strip()]
     if not head:
@@ -178,7 +181,7 @@ def read_edgelist(
     except pd.errors.ParserError as err:
         raise DataFormatError(path, f"rows with different numbers of fields ({err})") from err
     except (OSError, EOFError, UnicodeDecodeError) as err:
-        raise DataFormatError(path, f"cannot read the file ({err})") from err
+        raise _unreadable(path, err) from err
     lines = np.arange(len(df), dtype=np.int64) + skip + int(header) + 1
     df = df.apply(lambda c: c.str.strip())
     blank = (df == "").all(axis=1).to_numpy()

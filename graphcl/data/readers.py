@@ -135,13 +135,33 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", errors="replace")
 
 
+def _unreadable(path: Path, err: BaseException) -> DataFormatError:
+    r"""The error for bytes that do not decode: a corrupt gzip stream is named as one."""
+    if _is_gzip(path):
+        return DataFormatError(path, f"corrupt or truncated gzip stream ({err})")
+    return DataFormatError(path, f"cannot read the file ({err})")
+
+
+def _check_line_endings(path: Path) -> None:
+    r"""``\r\r\n`` line ends (a CRLF file converted a second time) read as blank rows
+    between the data: refuse them with the fix, rather than report an empty file."""
+    try:
+        with (gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")) as f:
+            head = f.read(1 << 16)
+    except _READ_ERRORS as err:
+        raise _unreadable(path, err) from err
+    if b"\r\r\n" in head:
+        raise DataFormatError(path, "lines end in '\\r\\r\\n' (a Windows file converted twice); "
+                                    "convert the line endings to '\\n' (e.g. dos2unix)")
+
+
 def _head_lines(path: Path, n: int) -> list[str]:
     """The first ``n`` lines of a (possibly gzipped) text file, without line endings."""
     try:
         with _open_text(path) as f:
             return [line.rstrip("\r\n") for line in itertools.islice(f, n)]
     except _READ_ERRORS as err:  # gzip.BadGzipFile is an OSError
-        raise DataFormatError(path, f"cannot read the file ({err})") from err
+        raise _unreadable(path, err) from err
 
 
 def _line_text(path: Path, lineno: int) -> str | None:
@@ -165,7 +185,7 @@ def _leading_comments(path: Path, prefix: str = "#") -> list[str]:
                     break
                 out.append(line.rstrip("\r\n"))
     except _READ_ERRORS as err:
-        raise DataFormatError(path, f"cannot read the file ({err})") from err
+        raise _unreadable(path, err) from err
     return out
 
 
@@ -213,6 +233,7 @@ def _read_table(
     column counts.
     """
     path = _require_file(path)
+    _check_line_endings(path)
     try:
         with warnings.catch_warnings():  # mixed-type chunks: the cell checks below report them
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)
@@ -230,7 +251,7 @@ def _read_table(
     except pd.errors.ParserError as err:
         raise _diagnose_field_counts(path, sep, skiprows) from err
     except _READ_ERRORS as err:
-        raise DataFormatError(path, f"cannot read the file ({err})") from err
+        raise _unreadable(path, err) from err
 
     lines = np.arange(len(df), dtype=np.int64) + skiprows + 1
     blank = df.isna().all(axis=1).to_numpy()
@@ -432,6 +453,39 @@ def _temporal(
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_truncated_tail(df: pd.DataFrame, col: str, lines: np.ndarray, path: Path,
+                          sep: str) -> None:
+    r"""A plain file whose last line has no newline and whose last ``col`` field is shorter
+    than every one of the (up to) 100 lines before it was cut short (a truncated copy): refuse
+    it, rather than read a changed last value."""
+    if _is_gzip(path) or len(df) < 2:
+        return  # a cut gzip stream fails to decompress instead
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(max(0, size - (1 << 16)))
+        tail = f.read()
+    if tail.endswith(b"\n"):
+        return
+    rows = tail.decode("utf-8", errors="replace").splitlines()[-101:]
+    k = list(df.columns).index(col)
+    fields = [_split_fields(r.strip(), sep) for r in rows if r.strip()]
+    lengths = [len(f[k]) for f in fields if len(f) > k]
+    if len(lengths) >= 2 and lengths[-1] < min(lengths[:-1]):
+        v = df[col].to_numpy()
+        raise DataFormatError(path, f"the last line has no newline and its {col} {v[-1]:g} is "
+                                    f"shorter than on any of the {len(lengths) - 1} lines before "
+                                    "it: the file looks truncated", row=int(lines[-1]),
+                              column=col, line=_line_text(path, int(lines[-1])))
+
+
+def _check_values(df: pd.DataFrame, col: str, ok: np.ndarray, lines: np.ndarray, path: Path,
+                  expected: str) -> None:
+    if not ok.all():
+        i = int(np.argmax(~ok))
+        raise DataFormatError(path, f"{col} {df[col].iloc[i]:g} is not {expected}",
+                              row=int(lines[i]), column=col, line=_line_text(path, int(lines[i])))
+
+
 def _snap_layout(path: Path, default_sep: str) -> tuple[int, str]:
     """Lines to skip (``#`` comments, then one textual header line if any) and the separator."""
     skip = len(_leading_comments(path))
@@ -475,6 +529,13 @@ def read_snap_signed(path: PathLike, *, warn_unsorted: bool = True) -> TemporalD
     timed = df.shape[1] == 4
     if not timed:
         df = df.rename(columns={"rating": "sign"})
+        _check_values(df, "sign", np.isin(df["sign"].to_numpy(), (-1, 0, 1)), lines, path,
+                      "a sign (-1, 0 or +1)")
+    else:
+        r = df["rating"].to_numpy()
+        _check_values(df, "rating", (np.abs(r) <= 10) & (r == np.floor(r)), lines, path,
+                      "an integer rating in -10..10 (the SNAP Bitcoin scale)")
+        _check_truncated_tail(df, "time", lines, path, sep)
     src = _int_ids(df, "src", lines, path)
     dst = _int_ids(df, "dst", lines, path)
     weight = df["rating" if timed else "sign"].to_numpy().astype(np.float32)
@@ -517,6 +578,7 @@ def read_snap_temporal(path: PathLike, *, warn_unsorted: bool = True) -> Tempora
     df, lines = _read_table(
         path, sep=sep, skiprows=skip, names=["src", "dst", "time"], ncols=(3,), what="events"
     )
+    _check_truncated_tail(df, "time", lines, path, sep)
     src = _int_ids(df, "src", lines, path)
     dst = _int_ids(df, "dst", lines, path)
     t = _timestamps(df, "time", lines, path)
@@ -569,7 +631,15 @@ def read_jodie(path: PathLike, *, warn_unsorted: bool = True) -> TemporalData:
     )
     src = _int_ids(df, "user", lines, path)
     dst = _int_ids(df, "item", lines, path)
-    if not int(dst.min()) > int(src.max()):
+    above = dst > int(src.max())
+    if not above.all():
+        if above.mean() >= 0.5:  # a pre-offset file with a few items inside the user range
+            i = int(np.argmax(~above))
+            raise DataFormatError(path, f"item id {dst[i]} is inside the user id range "
+                                        f"0..{int(src.max())}, while {above.mean():.0%} of the "
+                                        "rows give items already offset past the users",
+                                  row=int(lines[i]), column="item",
+                                  line=_line_text(path, int(lines[i])))
         dst = dst + int(src.max()) + 1
     t = _timestamps(df, "timestamp", lines, path)
     y = _int_ids(df, "state_label", lines, path, low=-(2**62), what="state label")
@@ -787,9 +857,25 @@ def read_planetoid(folder: PathLike, name: str | None = None) -> Data:
     if not (x.size(1) == tx.size(1) == allx.size(1)):
         raise DataFormatError(paths["tx"], "x, tx and allx have different feature dimensions")
 
-    sorted_test_index = test_index.sort()[0]
+    sorted_test_index, order = test_index.sort(stable=True)
+    dup = sorted_test_index[1:] == sorted_test_index[:-1]
+    if dup.any():
+        i = int(order[1:][dup][0])
+        raise DataFormatError(paths["test.index"], f"test index {int(test_index[i])} appears "
+                                                   "twice", row=int(lines[i]))
+    graph_nodes = max(len(graph), max((int(k) for k in graph), default=-1) + 1)
+    labelled = allx.size(0) + tx.size(0)
+    # the graph's keys are the nodes when it lists them all (the published files do); a
+    # shorter adjacency dict still bounds the isolated test nodes to as many as are labelled
+    limit = graph_nodes if graph_nodes >= labelled else 2 * labelled
+    high = int(test_index.max())
+    if high >= limit:
+        i = int(test_index.argmax())
+        raise DataFormatError(paths["test.index"], f"test index {high} is past the {limit} "
+                                                   f"nodes of ind.{prefix}.graph",
+                              row=int(lines[i]))
     lo = int(test_index.min())
-    span = int(test_index.max()) - lo + 1
+    span = high - lo + 1
     if lo < allx.size(0):
         raise DataFormatError(
             paths["test.index"], f"test index {lo} overlaps the {allx.size(0)} allx rows"
@@ -1008,6 +1094,9 @@ def read_ogb_linkprop(
                 out[key] = torch.from_numpy(value)
             else:
                 out[key] = value
+        if k != "train" and not ({"edge_neg", "target_node_neg"} & set(out)):
+            raise DataFormatError(p, f"the {k} split has no negatives ('edge_neg' or "
+                                     f"'target_node_neg'); found keys {sorted(out)}")
         split_edge[k] = out
     if "train" not in split_edge:
         train = {"edge": torch.from_numpy(np.ascontiguousarray(pairs.T))}
@@ -1086,6 +1175,11 @@ def read_tu(
                                         "graph)", row=int(ilines[i]))
     n = batch.size
     num_graphs = int(batch[-1]) + 1
+    counts = np.bincount(batch, minlength=num_graphs)
+    if (counts == 0).any():
+        g = int(np.argmax(counts == 0)) + 1
+        raise DataFormatError(ind_path, f"graph ids must run 1..{num_graphs} without gaps: "
+                                        f"graph {g} has no nodes")
 
     adf, alines = _read_table(path("A"), sep=",", ncols=(2,), names=["src", "dst"], what="edges")
     row = _int_ids(adf, "src", alines, path("A"), low=1, high=n) - 1
@@ -1235,6 +1329,13 @@ def read_idx(path: PathLike) -> Tensor | dict[str, Tensor]:
         if key in out:
             raise DataFormatError(path, f"both {p.name} and another file give {key!r}")
         out[key] = _read_idx_file(p)
+    for key in [k for k in out if k.endswith("_images")]:
+        labels = key[: -len("images")] + "labels"
+        if labels not in out:
+            raise DataFormatError(path, f"{key} has no {labels} file next to it")
+        if out[labels].size(0) != out[key].size(0):
+            raise DataFormatError(path, f"{key} has {out[key].size(0)} items but {labels} has "
+                                        f"{out[labels].size(0)}")
     return out
 
 
