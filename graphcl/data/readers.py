@@ -593,12 +593,18 @@ def read_snap_temporal(path: PathLike, *, warn_unsorted: bool = True) -> Tempora
 
 
 def _has_header(line: str, sep: str) -> bool:
-    fields = _split_fields(line.strip(), sep)
-    try:
-        float(fields[0])
-    except (ValueError, IndexError):
-        return True
-    return False
+    r"""A header line has no numeric field (a data row with one bad value is not a header:
+    it must fail on that value, not be skipped)."""
+    fields = [f for f in _split_fields(line.strip(), sep) if f.strip()]
+    if not fields:
+        return False
+    for f in fields:
+        try:
+            float(f)
+        except ValueError:
+            continue
+        return False
+    return True
 
 
 def read_jodie(path: PathLike, *, warn_unsorted: bool = True) -> TemporalData:
