@@ -154,7 +154,7 @@ class ProgressBar(Plugin):
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
         if self._epochs is not None and strategy.is_training:
-            self._epochs.update(strategy.epoch + 1 - self._epochs.n)
+            self._epochs.update(strategy.epoch - self._epochs.n)  # epochs completed
             if strategy.best is not None:
                 self._epochs.set_postfix(
                     {strategy.monitor: f"{strategy.best['metrics'][strategy.monitor]:.4f}"})
