@@ -51,6 +51,9 @@ class Task(Protocol):
       estimate, an evaluation of another experience) without disturbing training;
     * ``state_dict()`` / ``load_state_dict(state)``: state that is not in ``strategy.model``,
       checkpointed with the run;
+    * ``transient_state_keys(strategy)``: keys of ``strategy.model``'s state that the task
+      resets at every epoch start (left out of the per-epoch checkpoints; the best-epoch
+      snapshot keeps them);
     * ``num_train_examples``: examples per training epoch (for throughput statistics).
     """
 
@@ -233,10 +236,16 @@ class Engine:
     def state_dict(self) -> dict[str, Any]:
         r"""Everything needed to resume: model, optimiser, RNGs, counters, task and plugins."""
         task = self.experience
+        model = self.model.state_dict()
+        if task is not None and hasattr(task, "transient_state_keys"):
+            # state the task resets at every epoch start (a temporal memory): not needed to
+            # resume, and the largest part of a memory model's state
+            drop = set(task.transient_state_keys(self))
+            model = {k: v for k, v in model.items() if k not in drop}
         return {
             "format": 2,
             "fingerprint": self.fingerprint,
-            "model": self.model.state_dict(),
+            "model": model,
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
             "rng": get_rng_state(),
             "experience": self.experience_index,
@@ -274,7 +283,8 @@ class Engine:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.check_state(state)
-        self.model.load_state_dict(state["model"])
+        # keys the task left out as transient keep their current (reset) values
+        self.model.load_state_dict({**self.model.state_dict(), **state["model"]})
         if self.optimizer is not None and state["optimizer"] is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         self.experience_index = state["experience"]

@@ -282,6 +282,16 @@ class TemporalLinkTask:
         _restore(tgn, scheme, backup["parts"])
         self.train_neg.load_state_dict(backup["train_neg"])
 
+    def transient_state_keys(self, strategy: Any) -> set[str]:
+        r"""Memory, pending messages, neighbour store and PRES statistics: reset at every
+        epoch start (:meth:`on_epoch_start`), so per-epoch checkpoints need not hold them."""
+        tgn, scheme = self._parts(strategy)
+        parts = {"tgn.memory": tgn.memory, "tgn.neighbors": tgn.neighbors}
+        if scheme is not None:
+            parts["pres.gmm"] = scheme.gmm
+        return {f"{prefix}.{name}" for prefix, module in parts.items()
+                for name, _ in module.named_buffers(recurse=False)}
+
     def state_dict(self) -> dict[str, Any]:
         return {"train_neg": self.train_neg.state_dict()}
 
