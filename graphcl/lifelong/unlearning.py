@@ -25,7 +25,8 @@ from torch import Tensor
 from graphcl.evaluate.metrics import roc_auc
 
 __all__ = ["UnlearnRequest", "edge_request", "node_request", "sample_edge_request",
-           "edge_pools", "df_auroc", "retained_draws"]
+           "edge_pools", "df_auroc", "retained_draws", "UnlearnLinkTask", "Unlearner", "Retrain",
+           "GradientAscent", "unlearn"]
 
 
 @dataclass(frozen=True)
@@ -193,3 +194,158 @@ def df_auroc(scores: Tensor, request: UnlearnRequest, draws: Tensor) -> float:
     labels = torch.cat([torch.zeros(deleted.numel()), torch.ones(draws.size(1))])
     aucs = [float(roc_auc(labels, torch.cat([deleted, scores[d]]))) for d in draws]
     return sum(aucs) / len(aucs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Unlearning a trained link predictor: the task after deletion, the methods, unlearn()
+# ---------------------------------------------------------------------------------------------
+
+
+class UnlearnLinkTask:
+    r"""Link prediction after an unlearning request, as GNNDelete's harness evaluates it.
+
+    Message passing and supervision use the retained pairs ``D_r`` only (the deleted ones are
+    in no graph the model sees); ``evaluate("test")`` gives Dt ``auc``/``ap`` (test positives
+    against test negatives), ``evaluate("valid")`` the same on validation, and
+    ``evaluate("df")`` the Df ``auc``: deleted pairs (label 0) against retained pairs (label 1)
+    over ``draws`` cached samples (:func:`df_auroc`). Training (for retraining, or for a
+    method that fine-tunes) is :class:`~graphcl.train.tasks.StaticLinkTask` on ``D_r``. The
+    model provides ``encode(x, edge_index)`` and ``decode(h, pairs)``.
+
+    Args:
+        data (Data): node features ``x``.
+        split (LinkSplit): the split the original model was trained on.
+        request (UnlearnRequest): what to forget.
+        draws (int, optional): retained samples of the Df score. (default: ``500``)
+        seed (int, optional): their seed. (default: ``0``)
+    """
+
+    def __init__(self, data, split, request: UnlearnRequest, *, draws: int = 500,
+                 seed: int = 0) -> None:
+        import dataclasses
+
+        from graphcl.train.tasks import StaticLinkTask
+
+        self.split = split
+        self.request = request
+        self.retained = dataclasses.replace(split, train_pos=request.retained_edges(split.train_pos))
+        self.inner = StaticLinkTask(data, self.retained, metrics=("auc", "ap"))
+        self.x = data.x
+        self.edge_index = self.retained.train_edge_index()  # D_r, both directions
+        self.draws = retained_draws(request, draws, seed)
+
+    def train_batches(self, strategy):
+        return self.inner.train_batches(strategy)
+
+    def training_loss(self, strategy, batch) -> Tensor:
+        return self.inner.training_loss(strategy, batch)
+
+    def evaluate(self, strategy, split: str) -> dict[str, float]:
+        if split in ("valid", "test"):
+            return self.inner.evaluate(strategy, split)
+        if split != "df":
+            raise ValueError(f"split must be 'valid', 'test' or 'df', got {split!r}")
+        model = strategy.model
+        scores = model.decode(model.encode(self.x, self.edge_index), self.split.train_pos)
+        return {"auc": df_auroc(scores, self.request, self.draws)}
+
+
+class Unlearner:
+    r"""An unlearning method: changes ``engine.model`` in place so that it forgets
+    ``task.request`` (the engine's hooks fire around it, see :func:`unlearn`)."""
+
+    name = ""
+
+    def unlearn(self, engine, task: UnlearnLinkTask) -> None:
+        r"""Changes ``engine.model`` in place (subclasses)."""
+        raise TypeError(f"{type(self).__name__} does not implement unlearn()")
+
+
+class Retrain(Unlearner):
+    r"""The gold standard: new weights trained from scratch on ``D_r`` (message passing and
+    supervision), with the engine's settings (``epochs``: its ``max_epochs`` unless given)."""
+
+    name = "retrain"
+
+    def __init__(self, epochs: int | None = None) -> None:
+        self.epochs = epochs
+
+    def unlearn(self, engine, task: UnlearnLinkTask) -> None:
+        for module in engine.model.modules():
+            if module is not engine.model and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        if engine.optimizer is not None:
+            engine.optimizer.state.clear()  # fresh Adam moments for fresh weights
+        keep = engine.max_epochs, engine.checkpoint
+        engine.max_epochs = self.epochs if self.epochs is not None else engine.max_epochs
+        engine.checkpoint = None
+        try:
+            engine.fit(task)
+        finally:
+            engine.max_epochs, engine.checkpoint = keep
+
+
+class GradientAscent(Unlearner):
+    r"""``steps`` full-batch steps *up* the binary cross-entropy of the deleted pairs as
+    positives, on the retained graph, with the engine's optimiser at learning rate ``lr``
+    (GNNDelete's baseline: 10 epochs at 1e-3 from the trained weights), through the engine's
+    backward/update (every update hook fires)."""
+
+    name = "grad_ascent"
+
+    def __init__(self, steps: int = 10, lr: float = 1e-3) -> None:
+        if steps < 1 or lr <= 0:
+            raise ValueError(f"steps must be >= 1 and lr > 0, got {steps}, {lr}")
+        self.steps = steps
+        self.lr = lr  # GNNDelete's unlearning learning rate
+
+    def unlearn(self, engine, task: UnlearnLinkTask) -> None:
+        import torch.nn.functional as F
+
+        model = engine.model
+        deleted = task.split.train_pos[:, task.request.df_mask]
+        groups = engine.optimizer.param_groups if engine.optimizer is not None else []
+        keep = [g["lr"] for g in groups]
+        for g in groups:
+            g["lr"] = self.lr
+        model.train()
+        try:
+            for _ in range(self.steps):
+                engine.zero_grad()
+                logits = model.decode(model.encode(task.x, task.edge_index), deleted)
+                nll = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+                engine.backward(-nll)
+                engine.update(task)
+        finally:
+            for g, lr in zip(groups, keep, strict=True):
+                g["lr"] = lr
+
+
+UNLEARNERS = {"retrain": Retrain, "grad_ascent": GradientAscent}
+
+
+def unlearn(engine, data, split, request: UnlearnRequest, method: Unlearner | str,
+            **kwargs) -> dict[str, float]:
+    r"""Forgets ``request`` from the model of ``engine`` (trained on ``split``) with ``method``
+    and returns the harness metrics after it: ``test_auc``/``test_ap`` (Dt), ``valid_*`` and
+    ``df_auc``. The engine's ``before_unlearn`` / ``after_unlearn`` hooks fire around it
+    (keyword ``request``), so every plugin sees every request; a sequence of requests is a
+    sequence of calls (combine them with :meth:`UnlearnRequest.then`).
+
+    Args:
+        engine (Engine): holds the trained model (``encode``/``decode``) and its optimiser.
+        data (Data): node features.
+        split (LinkSplit): the split the model was trained on.
+        request (UnlearnRequest): what to forget.
+        method (Unlearner or str): ``"retrain"``, ``"grad_ascent"`` or an instance.
+        **kwargs: the method's options when ``method`` is a name.
+    """
+    if isinstance(method, str):
+        if method not in UNLEARNERS:
+            raise KeyError(f"unknown unlearning method {method!r}; known: {sorted(UNLEARNERS)}")
+        method = UNLEARNERS[method](**kwargs)
+    task = UnlearnLinkTask(data, split, request)
+    engine._call("before_unlearn", request=request)
+    method.unlearn(engine, task)
+    engine._call("after_unlearn", request=request)
+    return engine.evaluate(task, ["valid", "test", "df"])

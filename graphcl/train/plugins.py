@@ -21,8 +21,9 @@ Order of the training hooks (one experience)::
       after_training_exp
     after_training
 
-and of the evaluation hooks: ``before_eval``, ``before_eval_exp``, ``after_eval_exp``,
-``after_eval``.
+of the evaluation hooks: ``before_eval``, ``before_eval_exp``, ``after_eval_exp``,
+``after_eval``; and around an unlearning request: ``before_unlearn``, ``after_unlearn``
+(keyword ``request``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ TRAINING_HOOKS = (
     "after_training",
 )
 EVAL_HOOKS = ("before_eval", "before_eval_exp", "after_eval_exp", "after_eval")
-HOOKS = TRAINING_HOOKS + EVAL_HOOKS
+UNLEARN_HOOKS = ("before_unlearn", "after_unlearn")  # around graphcl.lifelong.unlearning.unlearn
+HOOKS = TRAINING_HOOKS + EVAL_HOOKS + UNLEARN_HOOKS
 
 
 class Plugin:
@@ -115,6 +117,12 @@ class Plugin:
         pass
 
     def after_eval(self, strategy: Any, **kwargs: Any) -> None:
+        pass
+
+    def before_unlearn(self, strategy: Any, **kwargs: Any) -> None:
+        pass
+
+    def after_unlearn(self, strategy: Any, **kwargs: Any) -> None:
         pass
 
     def __repr__(self) -> str:
