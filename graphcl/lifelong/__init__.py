@@ -7,8 +7,9 @@ registers itself under a name with :func:`register_plugin` in its own module of 
 them by that name (:func:`build_plugins`).
 
 Available: ``ewc`` (:class:`~graphcl.lifelong.ewc.EWC`). Unlearning requests (``df_mask`` /
-``dr_mask`` over a split's training pairs, GNNDelete's in/out pools) and the Df AUROC of the
-GNNDelete harness: :mod:`graphcl.lifelong.unlearning`.
+``dr_mask`` over a split's training pairs, GNNDelete's in/out pools), ``unlearn()`` with its
+hooks, the GNNDelete harness's metrics and the retrain / gradient-ascent methods:
+:mod:`graphcl.lifelong.unlearning`.
 """
 
 from __future__ import annotations

@@ -11,8 +11,10 @@ once):
 
 :func:`df_auroc` is the harness's "distinguish deleted from retained" score: deleted edges
 (label 0) against as many randomly drawn retained edges (label 1), averaged over a fixed set
-of draws. The unlearning methods (retrain, gradient ascent, GNNDelete, D2DGN, SSD, analytic)
-build on these.
+of draws. :func:`unlearn` applies a method (:class:`Retrain`, :class:`GradientAscent`; the
+other methods of the GNNDelete/D2DGN comparison build on the same interface) to a trained
+link predictor held by an :class:`~graphcl.train.Engine`, between its ``before_unlearn`` and
+``after_unlearn`` hooks, and reports the harness metrics (:class:`UnlearnLinkTask`).
 """
 
 from __future__ import annotations
