@@ -243,3 +243,20 @@ def test_resume_refuses_a_patience_that_would_have_stopped_earlier(tmp_path):
     longer = make_engine(epochs=35).fit(NodeClassificationTask(data))
     cont = make_engine(epochs=35, ckpt=ckpt, fingerprint={"a": 1}).fit(NodeClassificationTask(data))
     assert cont["history"] == longer["history"] and cont["metrics"] == longer["metrics"]
+
+
+def test_a_plugin_stop_survives_resume(tmp_path):
+    # a stop a plugin asked for is kept by the checkpoint; early stopping alone is re-derived
+    from graphcl.train.engine import StopTraining
+
+    class StopAt3(Plugin):
+        def after_training_iteration(self, strategy, **kw):
+            if strategy.epoch == 2:  # the third epoch is running
+                raise StopTraining
+
+    data = toy_graph()
+    ckpt = tmp_path / "run.ckpt"
+    first = make_engine(plugins=[StopAt3()], epochs=10, ckpt=ckpt).fit(NodeClassificationTask(data))
+    assert first["epochs"] == 3
+    again = make_engine(epochs=10, ckpt=ckpt).fit(NodeClassificationTask(data))
+    assert again["epochs"] == 3 and again["history"] == first["history"]

@@ -208,10 +208,6 @@ class Engine:
         self._epoch_loss_n = 0
         self.stop_training = False
 
-    @property
-    def all_plugins(self) -> list[Plugin]:
-        return self._builtin + self.plugins
-
     def _better(self, value: float, ref: float) -> bool:
         return value > ref if self.mode == "max" else value < ref
 
@@ -257,8 +253,8 @@ class Engine:
             "best_per_metric": self.best_per_metric,
             "best_model_state": self.best_model_state,
             "stats": self.stats,
-            "bad_evals": self._bad_evals,
-            "stop_training": self.stop_training,
+            # a stop a plugin asked for; early stopping is re-derived from the history on load
+            "stop_requested": self.stop_training and not self._patience_stop(),
             "task": task.state_dict() if task is not None and hasattr(task, "state_dict") else None,
             "plugins": self._plugin_states(),
         }
@@ -296,9 +292,8 @@ class Engine:
         self.best_per_metric = state["best_per_metric"]
         self.best_model_state = state["best_model_state"]
         self.stats = state["stats"]
-        self._bad_evals = state["bad_evals"]
-        self.stop_training = state["stop_training"]
         self._replay_patience()
+        self.stop_training = self.stop_training or state["stop_requested"]
         task = self.experience
         if state.get("task") is not None:
             if task is None or not hasattr(task, "load_state_dict"):
@@ -307,6 +302,9 @@ class Engine:
         for p, s in zip(self._stateful_plugins(), state["plugins"], strict=True):
             p.load_state_dict(s["state"])
         set_rng_state(state["rng"])
+
+    def _patience_stop(self) -> bool:
+        return self.patience is not None and self._bad_evals >= self.patience
 
     def _replay_patience(self) -> None:
         r"""Re-derives early stopping from the history with the current ``patience``."""
@@ -636,7 +634,7 @@ class Engine:
             self._bad_evals = 0
         else:
             self._bad_evals += 1
-            if self.patience is not None and self._bad_evals >= self.patience:
+            if self._patience_stop():
                 self.stop_training = True
 
     def __repr__(self) -> str:
