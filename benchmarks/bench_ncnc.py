@@ -68,7 +68,7 @@ def _child(args: argparse.Namespace) -> None:
     from graphcl.methods import get_method
     from graphcl.methods.ncnc import build_modules
     from graphcl.train.engine import Engine
-    from graphcl.train.link import prepare_link_data, resolve_config
+    from graphcl.train.link import prepare_link_data
     from graphcl.train.seed import seed_everything
 
     config = read_config(REPO / "models" / "ncnc.yaml")
@@ -93,7 +93,7 @@ def _child(args: argparse.Namespace) -> None:
         from graphcl.data.split import sample_train_negatives
 
         ds = read_ogb_linkprop(Path(args.data) / "ogbl-ddi")
-        cfg = resolve_config(config, "ogbl-ddi", args.predictor)
+        cfg = get_method(args.predictor).configure(config, ("ogbl-ddi",))
         seed_everything(0)
         d = prepare_link_data("ogbl-ddi", ds, 0, cfg)
         mods = build_modules(cfg, d)

@@ -12,10 +12,14 @@ from graphcl.data.readers import read
 
 
 def _copy(src, dst):
+    r"""A copy of a real file or folder to edit (the test is skipped when it is absent)."""
     if not src.exists():
         pytest.skip(f"{src} not present")
     dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(src, dst)
+    if src.is_dir():
+        shutil.copytree(src, dst)
+    else:
+        shutil.copy(src, dst)
     return dst
 
 
@@ -61,11 +65,7 @@ def test_jodie_item_below_the_item_range(data_root, tmp_path):
 
 
 def test_tu_graph_ids_with_a_gap(data_root, tmp_path):
-    src = data_root / "tu" / "MUTAG" / "raw"
-    if not src.exists():
-        pytest.skip("MUTAG not present")
-    dst = tmp_path / "MUTAG"
-    shutil.copytree(src, dst)
+    dst = _copy(data_root / "tu" / "MUTAG" / "raw", tmp_path / "MUTAG")
     ind = dst / "MUTAG_graph_indicator.txt"
     ids = [int(x) for x in ind.read_text().split()]
     ind.write_text("\n".join(str(g + 1 if g >= 5 else g) for g in ids) + "\n")  # no graph 5
@@ -78,11 +78,7 @@ def test_tu_graph_ids_with_a_gap(data_root, tmp_path):
     (lambda idx: idx[:-1] + [10**12], "is past the"),
 ])
 def test_planetoid_test_index(data_root, tmp_path, change, message):
-    src = data_root / "planetoid" / "Cora" / "raw"
-    if not src.exists():
-        pytest.skip("Cora not present")
-    dst = tmp_path / "Cora"
-    shutil.copytree(src, dst)
+    dst = _copy(data_root / "planetoid" / "Cora" / "raw", tmp_path / "Cora")
     f = dst / "ind.cora.test.index"
     idx = [int(x) for x in f.read_text().split()]
     f.write_text("\n".join(map(str, change(idx))) + "\n")
@@ -92,11 +88,7 @@ def test_planetoid_test_index(data_root, tmp_path, change, message):
 
 
 def test_ogb_valid_without_negatives(data_root, tmp_path):
-    src = data_root / "ogbl-ddi"
-    if not src.exists():
-        pytest.skip("ogbl-ddi not present")
-    dst = tmp_path / "ogbl_ddi"
-    shutil.copytree(src, dst)
+    dst = _copy(data_root / "ogbl-ddi", tmp_path / "ogbl_ddi")
     valid = dst / "split" / "target" / "valid.pt"
     from graphcl.data.readers import _safe_torch_load
 

@@ -44,6 +44,12 @@ def build_modules(cfg: dict[str, Any], data: LinkData) -> torch.nn.ModuleDict:
     return torch.nn.ModuleDict({"encoder": encoder, "predictor": predictor})
 
 
+def _task(cfg: dict[str, Any], data: LinkData) -> NCNLinkTask:
+    return NCNLinkTask(data, batch_size=cfg["batch_size"], eval_batch_size=cfg["testbs"],
+                       maskinput=cfg["maskinput"], joint_pos_neg=cfg["joint_pos_neg"],
+                       hits_k=cfg["hits_k"])
+
+
 def _optimizer(cfg: dict[str, Any], model: torch.nn.ModuleDict) -> torch.optim.Optimizer:
     groups = [{"params": list(model["predictor"].parameters()), "lr": cfg["prelr"]}]
     if cfg["gnnlr"] > 0:
@@ -85,9 +91,7 @@ class NCNFamily(Method):
 
         data = prepare_link_data("", dataset, seed, cfg)
         model = build_modules(cfg, data)
-        task = NCNLinkTask(data, batch_size=cfg["batch_size"], eval_batch_size=cfg["testbs"],
-                           maskinput=cfg["maskinput"], joint_pos_neg=cfg["joint_pos_neg"],
-                           hits_k=cfg["hits_k"])
+        task = _task(cfg, data)
         main = "valid_mrr" if data.split.valid_neg_dst is not None else f"valid_{cfg['metric']}"
         engine = {"max_epochs": int(cfg["epochs"]), "monitor": main, "selection": "per_metric"}
         if "encoder" not in model:  # heuristics: nothing to train
@@ -114,12 +118,9 @@ class NCNFamily(Method):
         else:
             seed_everything(seed)
             init = build_modules(init_cfg, data)
-            task = NCNLinkTask(data, batch_size=init_cfg["batch_size"],
-                               eval_batch_size=init_cfg["testbs"], maskinput=init_cfg["maskinput"],
-                               joint_pos_neg=init_cfg["joint_pos_neg"], hits_k=init_cfg["hits_k"])
             eng = Engine(init, _optimizer(init_cfg, init), max_epochs=int(init_cfg["epochs"]),
                          monitor=f"valid_{init_cfg['metric']}", progress=False)
-            eng.fit(task)
+            eng.fit(_task(init_cfg, data))
             state = eng.best_model_state
         model.load_state_dict(state, strict=False)
 

@@ -14,9 +14,8 @@ Follows the protocol of the NCN/NCNC code (Wang et al., ICLR 2024; GraphPKU/Neur
   citation2-style MRR with one-vs-many negatives; with the engine's
   ``selection="per_metric"`` each metric is taken at its own best validation epoch.
 
-:class:`NCNLinkTask` is the task; :func:`resolve_config` merges ``models/ncnc.yaml`` for a
-dataset and decoder (parser defaults < ``defaults`` < dataset section < ``variants``);
-:func:`prepare_link_data` splits a dataset and builds the graphs. The method itself (model,
+:class:`NCNLinkTask` is the task; :func:`prepare_link_data` splits a dataset and builds the
+graphs; ``DEFAULTS`` are the authors' parser defaults. The method itself (model,
 optimiser, engine settings) is :mod:`graphcl.methods.ncnc`.
 """
 
@@ -32,8 +31,7 @@ from torch import Tensor
 
 from graphcl.nn.common_neighbors import Adjacency
 
-__all__ = ["NCNLinkTask", "LinkData", "prepare_link_data", "resolve_config", "metric_names",
-           "DEFAULTS"]
+__all__ = ["NCNLinkTask", "LinkData", "prepare_link_data", "DEFAULTS"]
 
 DEFAULTS: dict[str, Any] = {
     # parser defaults of the authors' NeighborOverlap.py
@@ -47,29 +45,6 @@ DEFAULTS: dict[str, Any] = {
     "id_features": False, "init_from": None, "sparse_features": "auto", "cn_method": "auto",
     "joint_pos_neg": False, "save_checkpoint": False, "variants": None,
 }
-
-
-def resolve_config(config: dict[str, Any], dataset_name: str | None = None,
-                   predictor: str | None = None) -> dict[str, Any]:
-    r"""Flattens a ``models/ncnc.yaml``-style config for one dataset and predictor.
-
-    Accepts either the whole file (``{"defaults": ..., "datasets": {...}}``) or an already
-    merged flat dict. Precedence: parser defaults < ``defaults`` < ``datasets[name]`` <
-    ``variants[predictor]``; ``predictor`` (argument) overrides the configured one. With
-    ``init_from``, ``_init_config`` holds the config the initialising model is trained with.
-    """
-    from graphcl.config import select_sections
-
-    cfg = {**DEFAULTS, **select_sections(config, dataset_name)}
-    if predictor is not None:
-        cfg["predictor"] = predictor
-    variants = cfg.pop("variants", None) or {}
-    base = dict(cfg)
-    if cfg["predictor"] in variants:
-        cfg.update(variants[cfg["predictor"]])
-    if cfg.get("init_from"):
-        cfg["_init_config"] = {**base, "predictor": cfg["init_from"], "init_from": None}
-    return cfg
 
 
 @dataclass
@@ -128,16 +103,6 @@ def _score_one_vs_many(predictor: torch.nn.Module, h: Tensor | None, adj: Adjace
         raise ValueError(f"one-vs-many negatives: {e} rows for {pos.size(1)} positives")
     pairs = torch.stack([pos[0].repeat_interleave(k), neg_dst.reshape(-1)])
     return _score(predictor, h, adj, pairs, bs).view(e, k)
-
-
-def metric_names(cfg: dict[str, Any], split: Any) -> list[str]:
-    r"""The metrics a run reports: ``mrr`` and ``hits@1/3/10`` (OGB citation2 style) when the
-    split has one-vs-many negatives, else ``hits@K`` for ``cfg["hits_k"]``."""
-    if getattr(split, "valid_neg_dst", None) is not None:
-        return ["mrr", "hits@1", "hits@3", "hits@10"]
-    return [f"hits@{int(k)}" for k in cfg["hits_k"]]
-
-
 
 
 class NCNLinkTask:
