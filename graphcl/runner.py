@@ -159,13 +159,23 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
     engine = Engine(setup.model, setup.optimizer, plugins=[*setup.plugins, *plugins, *extra],
                     checkpoint=state_path, fingerprint=fingerprint, progress=progress,
                     **setup.engine)
-    result = engine.fit(setup.task)
+    if setup.stream is not None:
+        streamed = engine.fit_stream(setup.stream)
+        result = {**streamed["experiences"][-1], "history": list(engine.history),
+                  "stream": streamed}
+    else:
+        result = engine.fit(setup.task)
     method.after_fit(setup, engine, cfg, int(seed), out_dir)
     stats = _stats(result)
     if setup.stats is not None:
         stats.update(setup.stats(engine))
+    metrics = dict(result["metrics"])
+    if setup.report is not None:
+        extra = setup.report(engine, result)
+        metrics.update(extra.get("metrics", {}))
+        stats.update(extra.get("stats", {}))
     curve = [h[engine.monitor] for h in result["history"]]
-    return {"metrics": result["metrics"], "stats": stats, "curve": curve, "result": result,
+    return {"metrics": metrics, "stats": stats, "curve": curve, "result": result,
             "monitor": engine.monitor, "engine": engine, "setup": setup}
 
 

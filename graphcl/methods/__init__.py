@@ -91,6 +91,12 @@ class Setup:
         plugins (list): plugins the method itself needs (run before the user's).
         stats (callable, optional): ``stats(engine) -> dict`` of extra per-seed statistics
             recorded next to the timings (e.g. a learnt weight).
+        stream (list, optional): several experiences (tasks) trained one after another with
+            :meth:`~graphcl.train.Engine.fit_stream` instead of ``task`` alone (``task`` is
+            the first); the reported metrics are the last experience's.
+        report (callable, optional): ``report(engine, result) -> {"metrics": {...},
+            "stats": {...}}``: extra per-seed metrics and statistics computed after training
+            (e.g. an unlearning run's reference scores).
     """
 
     model: torch.nn.Module
@@ -99,6 +105,8 @@ class Setup:
     engine: dict[str, Any] = field(default_factory=dict)
     plugins: list[Any] = field(default_factory=list)
     stats: Any = None
+    stream: list[Any] | None = None
+    report: Any = None
 
 
 class Method(abc.ABC):

@@ -36,6 +36,13 @@ class Task(Protocol):
 
     Optional methods, called when present:
 
+    * ``begin_experience(strategy)``: one-off work before the experience's first epoch, with
+      the model as the previous experience left it (e.g. an unlearning method's frozen
+      teachers); not called again when a checkpoint resumes the experience mid-way, so its
+      results belong in the task's ``state_dict``;
+    * ``unlearn_request``: an attribute; when present the experience is an unlearning request
+      and the ``before_unlearn`` / ``after_unlearn`` hooks fire around it (keyword
+      ``request``);
     * ``on_epoch_start(strategy)``: e.g. reset a temporal memory;
     * ``training_step(strategy, batch)``: replaces the engine's default update step (forward,
       backward, optimiser step) for methods that do not train end to end; it should call
@@ -389,6 +396,11 @@ class Engine:
 
     def _run_experience(self, task: Task) -> dict[str, Any]:
         self.is_training = True
+        if self.epoch == 0 and hasattr(task, "begin_experience"):
+            task.begin_experience(self)  # not again when a checkpoint resumed it mid-way
+        request = getattr(task, "unlearn_request", None)
+        if request is not None:
+            self._call("before_unlearn", request=request)
         self._call("before_training")
         self._call("before_training_exp")
         for _ in range(self.epoch, self.max_epochs):
@@ -396,7 +408,8 @@ class Engine:
                 break
             self._train_epoch(task)
             self.epoch += 1
-            if self.epoch % self.eval_every == 0 or self.epoch == self.max_epochs:
+            if (self.epoch % self.eval_every == 0 or self.epoch == self.max_epochs
+                    or self.stop_training):  # a requested stop ends on an evaluated epoch
                 self._evaluate_and_select(task)
             if self.epoch % self.checkpoint_every == 0 or self.stop_training:
                 self._save()
@@ -404,6 +417,8 @@ class Engine:
             self.model.load_state_dict(self.best_model_state)
         self._call("after_training_exp")
         self._call("after_training")
+        if request is not None:
+            self._call("after_unlearn", request=request)
         self.is_training = False
         if self.best is None and self.max_epochs == 0:
             self._evaluate_and_select(task)

@@ -47,7 +47,7 @@ TRAINING_HOOKS = (
     "after_training",
 )
 EVAL_HOOKS = ("before_eval", "before_eval_exp", "after_eval_exp", "after_eval")
-UNLEARN_HOOKS = ("before_unlearn", "after_unlearn")  # around graphcl.lifelong.unlearning.unlearn
+UNLEARN_HOOKS = ("before_unlearn", "after_unlearn")  # around a task with an unlearn_request
 HOOKS = TRAINING_HOOKS + EVAL_HOOKS + UNLEARN_HOOKS
 
 
