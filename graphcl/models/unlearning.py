@@ -10,6 +10,7 @@ least-squares) link scorer over frozen embeddings from which samples can be remo
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import torch
@@ -51,6 +52,7 @@ class DotGNN(torch.nn.Module):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.backbone = backbone
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
+        self.dims = dims[1:]  # every layer's output width
         self.convs = torch.nn.ModuleList(_conv(backbone, a, b) for a, b in zip(dims[:-1], dims[1:],
                                                                                  strict=True))
 
@@ -110,7 +112,7 @@ class DeletionGNN(torch.nn.Module):
     deleted edges' local neighbourhood (``masks[i]``: the ``i+1``-hop nodes after layer ``i``).
 
     Args:
-        base (DotGNN): the trained model; its parameters are frozen.
+        base (DotGNN): the trained model; a frozen copy is kept.
         masks (list[Tensor]): ``[N]`` bool per layer.
         init (str, optional): ``"paper"``: every entry ``1/1000`` (the authors' code);
             ``"identity"``: the operators start as the identity. (default: ``"paper"``)
@@ -122,10 +124,10 @@ class DeletionGNN(torch.nn.Module):
             raise ValueError(f"init must be 'paper' or 'identity', got {init!r}")
         if len(masks) != len(base.convs):
             raise ValueError(f"one mask per layer: {len(base.convs)} layers, {len(masks)} masks")
-        self.base = base
+        self.base = copy.deepcopy(base)  # the caller's model stays as it was, trainable
         for p in self.base.parameters():
             p.requires_grad_(False)
-        dims = [c.out_channels for c in base.convs]
+        dims = base.dims
         self.operators = torch.nn.ParameterList(
             torch.nn.Parameter(torch.eye(d) if init == "identity" else torch.full((d, d), 1e-3))
             for d in dims)

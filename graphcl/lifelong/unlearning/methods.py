@@ -470,7 +470,7 @@ class AnalyticLinkModel(torch.nn.Module):
 
     def __init__(self, encoder: torch.nn.Module, dim: int, reg: float = 1.0) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder = copy.deepcopy(encoder)  # a frozen copy: the caller's model is unchanged
         for p in self.encoder.parameters():
             p.requires_grad_(False)
         self.head = AnalyticHead(dim, reg)
