@@ -196,10 +196,10 @@ class _UnlearnMethod(Method):
         base_key = {"data": fingerprint(dataset), "seed": seed,
                     **{k: cfg[k] for k in model_keys}}
 
+        requests = self._requests(cfg, split, seed)  # a request that cannot be drawn fails first
         original = _cached("original", base_key, out_dir, lambda: (
             _say(f"training the original model (seed {seed}, {cfg['epochs']} epochs)"),
             self._train(cfg, data, split, None, seed))[1])
-        requests = self._requests(cfg, split, seed)
         unions = [requests[0]]
         for r in requests[1:]:
             unions.append(unions[-1].then(r))
@@ -239,7 +239,8 @@ class _UnlearnMethod(Method):
         else:
             every = epochs  # "last": one evaluation, after the last epoch
         engine = {"max_epochs": epochs, "eval_every": every, "monitor": "valid_auc",
-                  "eval_splits": ("valid", "test", "df")}
+                  "eval_splits": ("valid", "test", "df"),
+                  "checkpoint_every": max(1, min(every, epochs // 20))}  # ~20 states a run
 
         def report(engine, result) -> dict[str, float]:
             return self._report(engine, result, tasks, data, split, original, retrain, attack,
@@ -332,7 +333,7 @@ class _Before:
 
 
 def _quick(name: str, **opts: Any) -> dict[str, Any]:
-    sets = {"epochs": 100, "eval_every": 20, "hidden": 32, "out": 16, "unlearn.size": 20,
+    sets = {"epochs": 100, "eval_every": 20, "hidden": 32, "out": 16, "unlearn.size": 100,
             "unlearn.draws": 50, **{f"{name}.{k}": v for k, v in opts.items()}}
     return {"dataset": "synthetic:sbm", "set": sets, "metric": "test_auc"}
 

@@ -149,9 +149,14 @@ class _GNNDeleteTask(_Wrapped):
         model.set_masks(masks)
         nodes = masks[-1].nonzero().view(-1)
         self.state = {"z_ori": z_ori, "nodes": nodes}
-        if nodes.numel() <= self.max_nodes:  # one fixed pair set: targets and weights once
-            self.state["target"], self.state["weight"] = self._targets(nodes)
+        self._fixed()
         self.prep_seconds = time.perf_counter() - t0
+
+    def _fixed(self) -> None:
+        if self.state["nodes"].numel() <= self.max_nodes:  # one pair set: targets once
+            self.fixed = self._targets(self.state["nodes"])
+        else:
+            self.fixed = None
 
     def _targets(self, nodes: Tensor) -> tuple[Tensor, Tensor]:
         r"""The original sigmoid scores of every pair among ``nodes`` and a 0/1 weight that
@@ -168,10 +173,11 @@ class _GNNDeleteTask(_Wrapped):
         return target, weight
 
     def state_dict(self) -> dict[str, Tensor]:
-        return dict(self.state)
+        return dict(self.state)  # the original's embeddings; the pair targets derive from them
 
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.state = dict(state)
+        self._fixed()
 
     def train_batches(self, strategy):
         yield None
@@ -188,8 +194,8 @@ class _GNNDeleteTask(_Wrapped):
         l_dec = F.mse_loss(model.decode(z, deleted), model.decode(z, neg))
         # neighbourhood influence: the pairs among the 2-hop nodes keep their original scores
         nodes = self.state["nodes"]
-        if "target" in self.state:
-            target, weight = self.state["target"], self.state["weight"]
+        if self.fixed is not None:
+            target, weight = self.fixed
         else:  # a random subset of the 2-hop nodes per epoch
             nodes = nodes[torch.randperm(nodes.numel())[:self.max_nodes]].sort().values
             target, weight = self._targets(nodes)
