@@ -26,6 +26,8 @@ SETTINGS = {  # GNNDelete's edge deletion in/out of the test edges' 2-hop neighb
     "in100": {"unlearn.kind": "edge", "unlearn.size": 100, "unlearn.where": "in"},
     "out100": {"unlearn.kind": "edge", "unlearn.size": 100, "unlearn.where": "out"},
     "in2.5pct": {"unlearn.kind": "edge", "unlearn.size": 2.5, "unlearn.where": "in"},
+    "in5pct": {"unlearn.kind": "edge", "unlearn.size": 5, "unlearn.where": "in"},
+    "feature100": {"unlearn.kind": "feature", "unlearn.size": 100},
     "node100": {"unlearn.kind": "node", "unlearn.size": 100},
     "seq10": {"unlearn.kind": "edge", "unlearn.size": 100, "unlearn.where": "in",
               "unlearn.requests": 10},
@@ -47,26 +49,36 @@ def _fmt(agg, scale=1.0, digits=3):
     return f"{mean * scale:.{digits}f} ± {sd * scale:.{digits}f}"
 
 
-def table(folder: Path) -> str:
-    rows = ["| method | Dt AUROC | Df AUROC | Df AUPRC | MI P(present) on Df | unlearning s | "
-            "× faster than retrain | seeds |", "|---|---|---|---|---|---|---|---|"]
+def _delta(M, key):
+    r"""Per-seed difference to the retrain reference of the same run: mean ± std."""
+    ref = M.get(f"retrain_{key}")
+    if not ref or key not in M:
+        return "—"
+    d = [a - b for a, b in zip(M[key]["values"], ref["values"], strict=True)
+         if a is not None and b is not None]
+    return _fmt({"mean": 0.0, "values": d}) if d else "—"
+
+
+def table(folder: Path, files=None) -> str:
+    rows = ["| method | Dt AUROC | Df AUROC | MI P(present) on Df | Dt − retrain | "
+            "Df − retrain | MI − retrain | seeds |",
+            "|---|---|---|---|---|---|---|---|"]
     ref = None
-    for m in METHODS:
+    for m in files or METHODS:
         f = folder / f"{m}.json"
         if not f.is_file():
             continue
         r = json.loads(f.read_text())
-        M, S = r["metrics"], r["stats"]
+        M = r["metrics"]
         if ref is None:
             ref = r
-        rows.append(f"| {m} | {_fmt(M['test_auc'])} | {_fmt(M['df_auc'])} | {_fmt(M['df_ap'])} | "
-                    f"{_fmt(M.get('df_mi'))} | {_fmt(S.get('unlearn_s'), digits=2)} | "
-                    f"{_fmt(S.get('speedup_vs_retrain'), digits=1)} | {len(r['seeds'])} |")
+        rows.append(f"| {m} | {_fmt(M['test_auc'])} | {_fmt(M['df_auc'])} | "
+                    f"{_fmt(M.get('df_mi'))} | {_delta(M, 'test_auc')} | "
+                    f"{_delta(M, 'df_auc')} | {_delta(M, 'df_mi')} | {len(r['seeds'])} |")
     if ref is not None:
         M = ref["metrics"]
         rows.append(f"| *original model* | {_fmt(M['original_test_auc'])} | "
-                    f"{_fmt(M['original_df_auc'])} | — | {_fmt(M.get('mi_before'))} | "
-                    f"{_fmt(ref['stats'].get('original_s'), digits=1)} (training) | — | "
+                    f"{_fmt(M['original_df_auc'])} | {_fmt(M.get('mi_before'))} | — | — | — | "
                     f"{len(ref['seeds'])} |")
     return "\n".join(rows)
 
@@ -80,13 +92,15 @@ def main(argv=None) -> int:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="extra config values (e.g. d2dgn.epochs=50)")
     p.add_argument("--table", action="store_true", help="print the table from the files")
+    p.add_argument("--files", nargs="+", help="with --table: these result names (default: "
+                   "the methods)")
     p.add_argument("--out", help="results folder (default: experiments/<dataset>/results/"
                    "unlearning-<setting>)")
     args = p.parse_args(argv)
     folder = Path(args.out) if args.out else \
         HERE / args.dataset / "results" / f"unlearning-{args.setting}"
     if args.table:
-        print(table(folder))
+        print(table(folder, args.files))
         return 0
     sys.path.insert(0, str(HERE.parent))
     from graphcl.config import parse_set
@@ -96,7 +110,7 @@ def main(argv=None) -> int:
     for m in args.methods:
         sets = " ".join(f"{k}={v}" for k, v in over.items())
         cmd = (f"graphcl run {m} --dataset {args.dataset} --seed-list "
-               f"{' '.join(map(str, args.seeds))} --set {sets} --out "
+               f"{','.join(map(str, args.seeds))} --set {sets} --out "
                f"{folder.relative_to(HERE.parent) if folder.is_relative_to(HERE.parent) else folder}"
                f"/{m}.json")
         print(f"== {m}: {cmd}", file=sys.stderr, flush=True)

@@ -260,3 +260,39 @@ def test_a_plugin_stop_survives_resume(tmp_path):
     assert first["epochs"] == 3
     again = make_engine(epochs=10, ckpt=ckpt).fit(NodeClassificationTask(data))
     assert again["epochs"] == 3 and again["history"] == first["history"]
+
+
+def test_a_requested_stop_ends_on_an_evaluated_epoch():
+    # evaluation every 5 epochs; a stop asked for during epoch 3 still evaluates epoch 3, so
+    # the run reports the state it stopped in (e.g. an unlearning budget cut short)
+    from graphcl.train.engine import StopTraining
+
+    class StopAt3(Plugin):
+        def after_training_iteration(self, strategy, **kw):
+            if strategy.epoch == 2:
+                raise StopTraining
+
+    res = make_engine(plugins=[StopAt3()], epochs=10, eval_every=5).fit(
+        NodeClassificationTask(toy_graph()))
+    assert res["epochs"] == 3 and [h["epoch"] for h in res["history"]] == [3]
+    assert res["best_epoch"] == 3 and "test_acc" in res["metrics"]
+
+
+def test_experience_hooks_for_tasks():
+    # begin_experience runs once before the first epoch; a task with unlearn_request makes the
+    # engine fire before_unlearn / after_unlearn around its experience
+    data = toy_graph()
+
+    class Task(NodeClassificationTask):
+        unlearn_request = "req"
+        begun = 0
+
+        def begin_experience(self, strategy):
+            Task.begun += 1
+            assert strategy.epoch == 0
+
+    rec = Recorder()
+    make_engine(plugins=[rec], epochs=2).fit(Task(data))
+    assert Task.begun == 1
+    assert rec.calls[0] == "before_unlearn" and rec.calls[-1] == "after_unlearn"
+    assert rec.calls.count("before_unlearn") == 1
