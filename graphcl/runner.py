@@ -278,8 +278,10 @@ def run_experiment(
         if partial_path is not None:
             write_json_atomic(partial_path, {"key": key, "wall_time_s": elapsed,
                                              "per_seed": {str(k): v for k, v in done.items()}})
-            if state is not None:
-                state.unlink(missing_ok=True)  # the seed is recorded: its state is not needed
+            if state is not None:  # the seed is recorded: its states are not needed
+                state.unlink(missing_ok=True)
+                for copy in state.parent.glob(f"{state.stem}.exp*{state.suffix}"):
+                    copy.unlink(missing_ok=True)  # fit_stream's per-experience copies
     per = [done[s] for s in seed_list]
     monitor = per[0]["monitor"]
     results = {

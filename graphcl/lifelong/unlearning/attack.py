@@ -116,6 +116,7 @@ def output_kl(a: torch.nn.Module, b: torch.nn.Module, x: Tensor, edge_index: Ten
                   (1 - p) * ((1 - p).log() - F.logsigmoid(-la))).mean())
 
 
+@torch.no_grad()
 def param_distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
     r"""L2 distance between the parameters two models share by name (``nan`` if none)."""
     pa, pb = dict(a.named_parameters()), dict(b.named_parameters())
