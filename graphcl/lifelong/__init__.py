@@ -8,8 +8,8 @@ them by that name (:func:`build_plugins`).
 
 Available: ``ewc`` (:class:`~graphcl.lifelong.ewc.EWC`). Unlearning requests (``df_mask`` /
 ``dr_mask`` over a split's training pairs, GNNDelete's in/out pools), ``unlearn()`` with its
-hooks, the GNNDelete harness's metrics and the retrain / gradient-ascent methods:
-:mod:`graphcl.lifelong.unlearning`.
+hooks, the GNNDelete harness's metrics, the membership attack and the methods (retrain,
+gradient ascent, GNNDelete, D2DGN, SSD, analytic): :mod:`graphcl.lifelong.unlearning`.
 """
 
 from __future__ import annotations

@@ -263,33 +263,29 @@ class _UnlearnMethod(Method):
             out[f"original_{k}"] = v
         orig = self._model(cfg, data.x.size(1))
         orig.load_state_dict(original["state"])
-        ref = orig  # the retrain method is its own reference
-        if retrain is not None:
+        orig.eval()
+        if retrain is None:  # the retrain method is its own reference
+            ref = model
+            ref_metrics = result["metrics"]
+        else:
+            from graphcl.train.engine import Engine
+
             ref = self._model(cfg, data.x.size(1))
             ref.load_state_dict(retrain["state"])
-        from graphcl.train.engine import Engine
-
-        probe = Engine(ref if retrain is not None else model, None, max_epochs=0,
-                       progress=False)
-        ref_metrics = probe.evaluate(last, ["valid", "test", "df"])
+            ref_metrics = Engine(ref, None, max_epochs=0, progress=False).evaluate(
+                last, ["valid", "test", "df"])
         out.update({f"retrain_{k}": v for k, v in ref_metrics.items()})
-        probe.model = orig
-        out["original_df_auc"] = probe.evaluate(_Before(last), ["df"])["df_auc"]
+        out["original_df_auc"] = last.df_metrics(orig, before=True)["auc"]
         deleted = last.deleted
         if attack is not None:
-            a = MembershipAttack.__new__(MembershipAttack)
-            a.attacker = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(),
-                                             torch.nn.Linear(64, 1))
-            a.attacker.load_state_dict(attack["state"])
-            a.attacker.eval()
+            a = MembershipAttack.from_state(attack["state"], attack["auc"])
             before = a.present(orig, last.full_x, last.full_edge_index, deleted)
             after = a.present(model, last.x, last.edge_index, deleted)
             out["df_mi"] = float(after.mean())
             out["mi_before"] = float(before.mean())
             out["mi_ratio"] = float((after / before.clamp_min(1e-12)).mean())
-            out["retrain_df_mi"] = float(a.present(ref if retrain is not None else model,
-                                                   last.x, last.edge_index, deleted).mean())
-            out["mi_attack_auc"] = attack["auc"]
+            out["retrain_df_mi"] = float(a.present(ref, last.x, last.edge_index, deleted).mean())
+            out["mi_attack_auc"] = a.auc
         if retrain is not None:
             pairs = torch.cat([split.test_pos, split.test_neg, deleted], 1)
             was = model.training
@@ -310,26 +306,6 @@ class _UnlearnMethod(Method):
             stats["retrain_s"] = retrain["seconds"]
             stats["speedup_vs_retrain"] = retrain["seconds"] / max(seconds, 1e-9)
         return {"metrics": out, "stats": stats}
-
-
-class _Before:
-    r"""Df scores of the original model: the graph and features before the deletion."""
-
-    def __init__(self, base: UnlearnLinkTask) -> None:
-        self.base = base
-
-    def train_batches(self, strategy):
-        return iter(())
-
-    def training_loss(self, strategy, batch):
-        raise TypeError("evaluation only")
-
-    def evaluate(self, strategy, split):
-        from graphcl.lifelong.unlearning import df_scores
-
-        b, model = self.base, strategy.model
-        scores = model.decode(model.encode(b.full_x, b.full_edge_index), b.split.train_pos)
-        return df_scores(scores, b.request, b.draws)
 
 
 def _quick(name: str, **opts: Any) -> dict[str, Any]:

@@ -576,13 +576,16 @@ class Engine:
         self.loss.backward()
         self._call("after_backward")
 
-    def update(self, task: Task | None = None, batch: Any = None) -> None:
-        r"""Gradient clipping, ``before_update``, the optimiser step, the task's
-        ``after_update`` and the ``after_update`` hook."""
+    def update(self, task: Task | None = None, batch: Any = None, step=None) -> None:
+        r"""Gradient clipping, ``before_update``, the optimiser step (or ``step()``, the
+        parameter change of a method without optimiser: a closed-form update, a dampening),
+        the task's ``after_update`` and the ``after_update`` hook."""
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self._call("before_update")
-        if self.optimizer is not None:
+        if step is not None:
+            step()
+        elif self.optimizer is not None:
             self.optimizer.step()
         self.iteration += 1
         task = task if task is not None else self.experience

@@ -33,6 +33,57 @@ def _link_metrics(pos: Tensor, neg: Tensor, names: Sequence[str]) -> dict[str, f
     return out
 
 
+def link_bce_loss(model: torch.nn.Module, x: Tensor, edge_index: Tensor, pos: Tensor,
+                  neg: Tensor) -> Tensor:
+    r"""Binary cross-entropy of the positive pairs (label 1) plus that of the negative pairs
+    (label 0), with one ``encode(x, edge_index)`` and ``decode(h, pairs)`` of ``model``."""
+    h = model.encode(x, edge_index)
+    pos_out = model.decode(h, pos)
+    neg_out = model.decode(h, neg)
+    return F.binary_cross_entropy_with_logits(
+        pos_out, torch.ones_like(pos_out)
+    ) + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out))
+
+
+class ClosureTask:
+    r"""Full-batch training of ``loss(model, batch())``: one step per epoch, where ``batch``
+    draws what the step needs (fresh negatives, or nothing). Its evaluation (split
+    ``"train"``) reports the last training loss, recomputing nothing and drawing nothing, so
+    that a caller's generators advance exactly as in the steps. For the small auxiliary
+    models of a method (a shadow model, an attacker, a destroyer): see :func:`fit_full_batch`.
+    """
+
+    def __init__(self, loss, batch=None) -> None:
+        self.loss = loss
+        self.batch = batch if batch is not None else (lambda: None)
+        self.last = float("nan")
+
+    def train_batches(self, strategy: Any) -> Iterator[Any]:
+        yield self.batch()
+
+    def training_loss(self, strategy: Any, batch: Any) -> Tensor:
+        loss = self.loss(strategy.model, batch)
+        self.last = float(loss.detach())
+        return loss
+
+    def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
+        return {"loss": self.last}
+
+
+def fit_full_batch(model: torch.nn.Module, loss, epochs: int, lr: float, *, batch=None,
+                   plugins: Sequence[Any] = ()) -> None:
+    r"""``epochs`` full-batch Adam steps at ``lr`` on ``loss(model, batch())``
+    (:class:`ClosureTask`) through the :class:`~graphcl.train.engine.Engine`, so that hooks and
+    plugins see them; the model keeps its last state."""
+    from graphcl.train.engine import Engine
+
+    epochs = int(epochs)
+    engine = Engine(model, torch.optim.Adam(model.parameters(), lr=lr), plugins=plugins,
+                    max_epochs=epochs, eval_every=max(epochs, 1), eval_splits=("train",),
+                    monitor="train_loss", mode="min", progress=False)
+    engine.fit(ClosureTask(loss, batch))
+
+
 class StaticLinkTask:
     r"""Static link prediction on a :class:`~graphcl.data.split.LinkSplit`.
 
@@ -82,13 +133,7 @@ class StaticLinkTask:
 
     def training_loss(self, strategy: Any, batch: tuple[Tensor, Tensor]) -> Tensor:
         pos, neg = batch
-        model = strategy.model
-        h = model.encode(self.x, self.edge_index)
-        pos_out = model.decode(h, pos)
-        neg_out = model.decode(h, neg)
-        return F.binary_cross_entropy_with_logits(
-            pos_out, torch.ones_like(pos_out)
-        ) + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out))
+        return link_bce_loss(strategy.model, self.x, self.edge_index, pos, neg)
 
     def _score(self, model: torch.nn.Module, h: Tensor, pairs: Tensor) -> Tensor:
         return torch.cat(

@@ -349,8 +349,15 @@ class UnlearnLinkTask:
             return self.inner.evaluate(strategy, split)
         if split != "df":
             raise ValueError(f"split must be 'valid', 'test' or 'df', got {split!r}")
-        model = strategy.model
-        scores = model.decode(model.encode(self.x, self.edge_index), self.split.train_pos)
+        return self.df_metrics(strategy.model)
+
+    @torch.no_grad()
+    def df_metrics(self, model: torch.nn.Module, *, before: bool = False) -> dict[str, float]:
+        r"""Df ``auc``/``ap``/``prob`` of ``model`` (:func:`df_scores`) on the retained graph
+        and features, or, ``before=True``, on those before the deletion (the original
+        model's view)."""
+        x, graph = (self.full_x, self.full_edge_index) if before else (self.x, self.edge_index)
+        scores = model.decode(model.encode(x, graph), self.split.train_pos)
         return df_scores(scores, self.request, self.draws)
 
 

@@ -44,6 +44,8 @@ class MembershipAttack:
 
     def __init__(self, model: torch.nn.Module, x: Tensor, split, *, epochs: int = 500,
                  lr: float = 1e-2, seed: int = 0) -> None:
+        from graphcl.train.tasks import fit_full_batch, link_bce_loss
+
         g = torch.Generator().manual_seed(int(seed))
         n = split.num_nodes
         with torch.random.fork_rng():
@@ -53,15 +55,7 @@ class MembershipAttack:
             pos = split.test_pos
             graph = torch.cat([pos, pos.flip(0)], 1)
             neg = torch.randint(0, n, (2, pos.size(1)), generator=g)
-            opt = torch.optim.Adam(shadow.parameters(), lr=lr)
-            for _ in range(int(epochs)):
-                h = shadow.encode(x, graph)
-                a, b = shadow.decode(h, pos), shadow.decode(h, neg)
-                loss = F.binary_cross_entropy_with_logits(a, torch.ones_like(a)) + \
-                    F.binary_cross_entropy_with_logits(b, torch.zeros_like(b))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            fit_full_batch(shadow, lambda m, _: link_bce_loss(m, x, graph, pos, neg), epochs, lr)
             shadow.eval()
             with torch.no_grad():
                 h = shadow.encode(x, graph)
@@ -72,21 +66,33 @@ class MembershipAttack:
             perm = torch.randperm(labels.numel(), generator=g)
             cut = int(0.8 * labels.numel())
             tr, te = perm[:cut], perm[cut:]
-            self.attacker = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(),
-                                                torch.nn.Linear(64, 1))
+            self.attacker = self._attacker()
             weight = torch.where(labels[tr] == 1, 0.5 / labels[tr].mean(),
                                  0.5 / (1 - labels[tr].mean()))
-            opt = torch.optim.Adam(self.attacker.parameters(), lr=1e-2)
-            for _ in range(300):
-                out = self.attacker(self._features(feats[tr])).view(-1)
-                loss = F.binary_cross_entropy_with_logits(out, labels[tr], weight=weight)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+
+            def loss(attacker, _):
+                out = attacker(self._features(feats[tr])).view(-1)
+                return F.binary_cross_entropy_with_logits(out, labels[tr], weight=weight)
+
+            fit_full_batch(self.attacker, loss, 300, 1e-2)
         self.attacker.eval()
         with torch.no_grad():
             held = self.attacker(self._features(feats[te])).view(-1)
         self.auc = float(roc_auc(labels[te], held))  # the attack's own held-out AUROC
+
+    @staticmethod
+    def _attacker() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+
+    @classmethod
+    def from_state(cls, state: dict, auc: float) -> MembershipAttack:
+        r"""The attack of a saved attacker ``state_dict`` (no shadow training)."""
+        attack = cls.__new__(cls)
+        attack.attacker = cls._attacker()
+        attack.attacker.load_state_dict(state)
+        attack.attacker.eval()
+        attack.auc = float(auc)
+        return attack
 
     @staticmethod
     def _features(logits: Tensor) -> Tensor:

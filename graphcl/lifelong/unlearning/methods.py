@@ -324,20 +324,15 @@ class _D2DGNTask(_Wrapped):
 
 
 def _train_on_random_edges(model, x, n, m, epochs, lr, g) -> None:
-    r"""Trains ``model`` to predict ``m`` uniformly random pairs against random non-pairs:
-    a destroyer that has seen only random structure (OpenGU's second strategy)."""
+    r"""Trains ``model`` to predict ``m`` uniformly random pairs against random non-pairs
+    (fresh each epoch): a destroyer that has seen only random structure (OpenGU's second
+    strategy)."""
+    from graphcl.train.tasks import fit_full_batch, link_bce_loss
+
     pairs = torch.randint(0, n, (2, m), generator=g)
     graph = torch.cat([pairs, pairs.flip(0)], 1)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(int(epochs)):
-        neg = torch.randint(0, n, (2, m), generator=g)
-        h = model.encode(x, graph)
-        pos, ng = model.decode(h, pairs), model.decode(h, neg)
-        loss = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + \
-            F.binary_cross_entropy_with_logits(ng, torch.zeros_like(ng))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit_full_batch(model, lambda mod, neg: link_bce_loss(mod, x, graph, pairs, neg), epochs, lr,
+                   batch=lambda: torch.randint(0, n, (2, m), generator=g))
 
 
 class D2DGN(Unlearner):
@@ -449,16 +444,17 @@ class _SSDTask(_Wrapped):
         imp_d = _importance(model, x, graph, pairs, labels, m.batch_size)
         forget = base.new_deleted
         imp_f = _importance(model, x, graph, forget, torch.ones(forget.size(1)), m.batch_size)
-        strategy._call("before_update")
-        with torch.no_grad():
+
+        @torch.no_grad()
+        def dampen() -> None:
             for n, p in model.named_parameters():
                 if n not in imp_d:
                     continue
                 select = imp_f[n] > m.alpha * imp_d[n]
                 beta = (m.lam * imp_d[n] / imp_f[n].clamp_min(1e-30)).clamp(max=1.0)
                 p[select] *= beta[select]
-        strategy.iteration += 1
-        strategy._call("after_update")
+
+        strategy.update(self, batch, step=dampen)
 
 
 class SSD(Unlearner):
@@ -525,13 +521,12 @@ class _AnalyticTask(_Wrapped):
 
     def training_step(self, strategy, batch) -> None:
         base, model = self.base, strategy.model
-        strategy._call("before_update")
         with torch.no_grad():  # the features the head was fitted with: the original graph
             h = model.encode(base.full_x, base.full_edge_index)
             pairs = base.new_deleted
-            model.head.remove(AnalyticHead.features(h, pairs), torch.ones(pairs.size(1)))
-        strategy.iteration += 1
-        strategy._call("after_update")
+            phi = AnalyticHead.features(h, pairs)
+        strategy.update(self, batch,
+                        step=lambda: model.head.remove(phi, torch.ones(pairs.size(1))))
 
 
 class Analytic(Unlearner):
