@@ -118,7 +118,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = run_experiment(
         args.method, args.dataset, config=args.config, seeds=seeds, out=args.out,
         overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
-        command=_command(), progress=not args.no_progress, verbose=args.verbose)
+        command=_command(), progress=not args.no_progress, verbose=args.verbose,
+        stream=args.stream)
     _print_metrics(results)
     print(json.dumps(results, separators=(",", ":")))
     return 0
@@ -231,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "and, last, the results JSON (also written to --out). A killed run "
                     "rerun with the same --out resumes where it stopped.",
         epilog="methods:\n" + _methods_table() + "\n\n" + DATASET_HELP + "\nexamples:\n"
-               + _examples() + "\n  graphcl run gae --dataset cora --plugin ewc:ewc_lambda=100")
+               + _examples() + "\n  graphcl run gae --dataset cora --plugin ewc:ewc_lambda=100"
+               "\n  graphcl run gnn --dataset cora --stream class-incremental:4 "
+               "--plugin replay:mem_size=200")
     r.add_argument("method", help="a method name (see below)")
     r.add_argument("--dataset", required=True, help="card name, FORMAT:PATH or synthetic:KIND")
     r.add_argument("--config", default=None, help="config YAML (default models/<method>.yaml)")
@@ -244,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "section, e.g. pres.gamma=0.5)")
     r.add_argument("--plugin", action="append", default=[], metavar="NAME[:k=v,...]",
                    help="add an engine plugin, e.g. ewc:ewc_lambda=100 (repeatable)")
+    r.add_argument("--stream", default=None, metavar="KIND:TASKS[,k=v]",
+                   help="continual learning: train a stream cut from the dataset, e.g. "
+                        "class-incremental:4, task-incremental:0-1/2-3, time-window:5 "
+                        "(options inter_task_edges=BOOL, cumulative=BOOL); reports average "
+                        "accuracy, forgetting, BWT, FWT")
     r.add_argument("-v", "--verbose", action="store_true", help="one line per epoch on stderr")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)

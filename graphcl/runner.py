@@ -147,20 +147,34 @@ def _stats(result: dict[str, Any]) -> dict[str, float]:
 def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
              plugins: Sequence[Any] = (), state_path: Path | None = None,
              fingerprint: dict[str, Any] | None = None, out_dir: Path | None = None,
-             progress: bool = True, verbose: bool = False) -> dict[str, Any]:
-    r"""Trains one seed of ``method`` and returns ``{"metrics", "stats", "curve", "result"}``."""
+             progress: bool = True, verbose: bool = False,
+             stream: str | None = None) -> dict[str, Any]:
+    r"""Trains one seed of ``method`` and returns ``{"metrics", "stats", "curve", "result"}``.
+
+    With ``stream`` (a :class:`~graphcl.data.streams.StreamSpec` string) the method's task is
+    cut into a stream of experiences, trained in turn; the metrics are then the stream's
+    (:func:`~graphcl.evaluate.continual.continual_metrics` of the monitored metric on the
+    test data) and ``"stream"`` holds the metric matrix."""
     from graphcl.train.engine import Engine
     from graphcl.train.plugins import EpochLogger
     from graphcl.train.seed import seed_everything
 
     seed_everything(int(seed))
     setup = method.build(dataset, cfg, int(seed), out_dir=out_dir)
+    if stream is not None:
+        from graphcl.train.continual import build_stream
+
+        if setup.stream is not None:
+            raise ValueError(f"method {method.name!r} trains its own stream of experiences; "
+                             "it cannot take --stream")
+        setup.stream = build_stream(setup.task, stream)
+        setup.task = setup.stream[0]
     extra = [EpochLogger(prefix=f"seed {seed} ")] if verbose else []
     engine = Engine(setup.model, setup.optimizer, plugins=[*setup.plugins, *plugins, *extra],
                     checkpoint=state_path, fingerprint=fingerprint, progress=progress,
                     **setup.engine)
     if setup.stream is not None:
-        streamed = engine.fit_stream(setup.stream)
+        streamed = engine.fit_stream(setup.stream, initial=stream is not None)
         result = {**streamed["experiences"][-1], "history": list(engine.history),
                   "stream": streamed}
     else:
@@ -170,13 +184,21 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
     if setup.stats is not None:
         stats.update(setup.stats(engine))
     metrics = dict(result["metrics"])
+    matrix = None
+    if stream is not None:
+        from graphcl.evaluate.continual import continual_metrics
+
+        key = "test_" + engine.monitor.split("_", 1)[1]
+        streamed = result["stream"]
+        metrics = continual_metrics(streamed["matrix"], key, streamed.get("initial"))
+        matrix = {"key": key, "matrix": streamed["matrix"], "initial": streamed.get("initial")}
     if setup.report is not None:
         extra = setup.report(engine, result)
         metrics.update(extra.get("metrics", {}))
         stats.update(extra.get("stats", {}))
     curve = [h[engine.monitor] for h in result["history"]]
     return {"metrics": metrics, "stats": stats, "curve": curve, "result": result,
-            "monitor": engine.monitor, "engine": engine, "setup": setup}
+            "monitor": engine.monitor, "engine": engine, "setup": setup, "stream": matrix}
 
 
 def run_experiment(
@@ -193,6 +215,7 @@ def run_experiment(
     progress: bool = True,
     verbose: bool = False,
     data: tuple[str, Any, tuple[str, ...]] | None = None,
+    stream: str | None = None,
 ) -> dict[str, Any]:
     r"""Runs ``method`` on ``dataset`` for several seeds and returns the results dict.
 
@@ -214,6 +237,9 @@ def run_experiment(
         progress (bool, optional): progress bars. (default: ``True``)
         verbose (bool, optional): one line per epoch on stderr. (default: ``False``)
         data (tuple, optional): an already resolved ``(name, object, names)``.
+        stream (str, optional): train a stream of experiences cut from the dataset
+            (``"class-incremental:4"``, see :func:`~graphcl.data.streams.parse_stream_spec`);
+            each seed's metric matrix is recorded under ``"streams"``.
 
     Raises:
         KeyError: unknown method, dataset or plugin. ConfigError: unknown config key.
@@ -237,12 +263,16 @@ def run_experiment(
     specs = cfg.pop("plugins", None) or []
     plugin_specs = list([specs] if isinstance(specs, str | dict) else specs) + list(plugins)
     build_plugins(plugin_specs)  # unknown plugins and keys fail before anything runs
+    if stream is not None:
+        from graphcl.data.streams import parse_stream_spec
+
+        parse_stream_spec(stream)  # a malformed stream fails before anything runs
     recorded = {k: v for k, v in cfg.items() if not k.startswith("_")}
     data_sha = digest(obj)
     # finished seeds are reused only by the same run; a seed's per-epoch state also by a run
     # that only raised its epoch cap or patience (the engine checks those)
     key = _plain({"method": m.name, "config": recorded, "plugins": plugin_specs,
-                  "data_sha256": data_sha})
+                  "data_sha256": data_sha, **({"stream": stream} if stream else {})})
     state_key = _plain({**key, "config": _resumable_free(m, recorded)})
 
     out = Path(out) if out is not None else None
@@ -270,11 +300,11 @@ def run_experiment(
         t0 = time.perf_counter()
         r = run_seed(m, obj, cfg, seed, plugins=build_plugins(plugin_specs), state_path=state,
                      fingerprint={**state_key, "seed": seed}, out_dir=out_dir,
-                     progress=progress,
-                     verbose=verbose)
+                     progress=progress, verbose=verbose, stream=stream)
         elapsed += time.perf_counter() - t0
         done[seed] = json_safe({"metrics": r["metrics"], "stats": r["stats"],
-                                "curve": r["curve"], "monitor": r["monitor"]})
+                                "curve": r["curve"], "monitor": r["monitor"],
+                                **({"stream": r["stream"]} if r["stream"] else {})})
         if partial_path is not None:
             write_json_atomic(partial_path, {"key": key, "wall_time_s": elapsed,
                                              "per_seed": {str(k): v for k, v in done.items()}})
@@ -293,6 +323,8 @@ def run_experiment(
         "seeds": seed_list,
         "config": key["config"],
         "plugins": plugin_specs,
+        **({"stream": stream, "streams": {str(s): done[s]["stream"] for s in seed_list}}
+           if stream else {}),
         "data_sha256": data_sha,
         "wall_time_s": round(elapsed, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -322,7 +354,8 @@ def _finished_seeds(path: Path, key: dict[str, Any]) -> dict[int, dict[str, Any]
     except (OSError, ValueError):
         return {}
     mine = {"method": prev.get("method"), "config": prev.get("config"),
-            "plugins": prev.get("plugins"), "data_sha256": prev.get("data_sha256")}
+            "plugins": prev.get("plugins"), "data_sha256": prev.get("data_sha256"),
+            **({"stream": prev["stream"]} if prev.get("stream") else {})}
     if mine != key:
         return {}
     monitor = next(iter(prev.get("curves") or {}), None)
@@ -332,6 +365,8 @@ def _finished_seeds(path: Path, key: dict[str, Any]) -> dict[int, dict[str, Any]
             "metrics": {k: v["values"][i] for k, v in prev["metrics"].items()},
             "stats": {k: v["values"][i] for k, v in prev.get("stats", {}).items()},
             "curve": prev["curves"][monitor][i] if monitor else [], "monitor": monitor}
+        if prev.get("streams"):
+            out[int(s)]["stream"] = prev["streams"][str(s)]
     return out
 
 

@@ -1,5 +1,8 @@
-r"""Dependency-free line charts written as SVG (for experiment reports on machines without
-matplotlib). One function, :func:`line_chart_svg`; the file is written atomically."""
+r"""Dependency-free charts written as SVG (for experiment reports on machines without
+matplotlib): :func:`line_chart_svg` (learning curves, sweeps) and :func:`metric_matrix_svg`
+(a continual-learning stream's accuracy matrix); files are written atomically.
+:func:`plot_metric_matrix` draws the matrix on a matplotlib axis when matplotlib is
+installed."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf")
@@ -154,15 +158,94 @@ def line_chart_svg(series: Mapping[str, Sequence[tuple[float, float]]], path: st
         out.append(_marker(marker, left + pw + 24, ly, color))
         out.append(f'<text x="{left + pw + 42}" y="{ly + 4}">{escape(name)}</text>')
     out.append("</svg>")
+    return _write_atomic(path, "\n".join(out) + "\n")
 
+
+def _write_atomic(path: str | Path, text: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(out) + "\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _matrix_rows(R: Any) -> list[list[float]]:
+    rows = [[float(v) for v in row] for row in (R.tolist() if hasattr(R, "tolist") else R)]
+    if not rows or any(len(r) != len(rows[0]) for r in rows):
+        raise ValueError("metric matrix: expected a non-empty rectangular matrix")
+    return rows
+
+
+def metric_matrix_svg(R: Any, path: str | Path, *, title: str = "", cell: int = 56,
+                      digits: int = 1) -> Path:
+    r"""Draws ``R[i][j]`` (the metric on experience ``j`` after training experience ``i``) as
+    a white-to-blue heat map with the values written in the cells, and writes it to ``path``.
+
+    Args:
+        R: a ``T x T`` matrix (tensor or nested lists).
+        path: Output file (written atomically).
+        title (str, optional): drawn above the matrix.
+        cell (int, optional): cell size in pixels. (default: ``56``)
+        digits (int, optional): decimals of the written values. (default: ``1``)
+    """
+    rows = _matrix_rows(R)
+    finite = [v for r in rows for v in r if math.isfinite(v)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    span = hi - lo or 1.0
+    T, C = len(rows), len(rows[0])
+    left, top = 110, 56 if title else 36
+    width, height = left + C * cell + 20, top + T * cell + 20
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{max(width, 360)}" '
+           f'height="{height}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{max(width, 360)}" height="{height}" fill="white"/>']
+    if title:
+        out.append(f'<text x="8" y="18" font-size="13">{escape(title)}</text>')
+    out.append(f'<text x="{left + C * cell / 2:.1f}" y="{top - 22}" text-anchor="middle">'
+               'evaluated on experience</text>')
+    for j in range(C):
+        out.append(f'<text x="{left + (j + 0.5) * cell:.1f}" y="{top - 6}" '
+                   f'text-anchor="middle">{j}</text>')
+    for i, row in enumerate(rows):
+        y = top + i * cell
+        out.append(f'<text x="{left - 8}" y="{y + cell / 2 + 4:.1f}" text-anchor="end">'
+                   f'after {i}</text>')
+        for j, v in enumerate(row):
+            a = (v - lo) / span if math.isfinite(v) else 0.0
+            r, g, b = (int(255 - a * (255 - c)) for c in (31, 119, 180))
+            out.append(f'<rect x="{left + j * cell}" y="{y}" width="{cell}" height="{cell}" '
+                       f'fill="rgb({r},{g},{b})" stroke="white"/>')
+            ink = "white" if a > 0.6 else "black"
+            text = f"{v:.{digits}f}" if math.isfinite(v) else "—"
+            out.append(f'<text x="{left + (j + 0.5) * cell:.1f}" y="{y + cell / 2 + 4:.1f}" '
+                       f'text-anchor="middle" fill="{ink}">{text}</text>')
+    out.append("</svg>")
+    return _write_atomic(path, "\n".join(out) + "\n")
+
+
+def plot_metric_matrix(R: Any, ax: Any = None, *, title: str = "", digits: int = 1) -> Any:
+    r"""Draws ``R`` as an annotated heat map on a matplotlib axis (a new figure's when
+    ``ax`` is ``None``) and returns the axis. Needs ``matplotlib`` (``pip install
+    graphcl[plot]``); :func:`metric_matrix_svg` needs nothing."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("plot_metric_matrix needs matplotlib (pip install matplotlib); "
+                          "metric_matrix_svg writes the same chart without it") from None
+    rows = _matrix_rows(R)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1 + 0.7 * len(rows[0]), 1 + 0.7 * len(rows)))
+    ax.imshow(rows, cmap="Blues")
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:.{digits}f}", ha="center", va="center", fontsize=8)
+    ax.set_xlabel("evaluated on experience")
+    ax.set_ylabel("after training experience")
+    if title:
+        ax.set_title(title)
+    return ax

@@ -35,10 +35,15 @@ class EWC(Plugin):
         decay (float, optional): :math:`\gamma` of the online mode. (default: ``1.0``)
         fisher_batches (int, optional): training batches used for the Fisher estimate
             (default: all of the experience's batches).
+        fisher_batch_size (int, optional): estimate the Fisher from chunks of this many of the
+            experience's training examples (its ``replay_items``/``replay_loss``) instead of
+            its training batches; ``1`` gives the per-example empirical Fisher. A full-batch
+            task needs it: the squared gradient of one converged full batch is close to zero.
+            (default: ``None``: the training batches)
     """
 
     def __init__(self, ewc_lambda: float = 1.0, mode: str = "separate", decay: float = 1.0,
-                 fisher_batches: int | None = None) -> None:
+                 fisher_batches: int | None = None, fisher_batch_size: int | None = None) -> None:
         if mode not in ("separate", "online"):
             raise ValueError(f"EWC mode must be 'separate' or 'online', got {mode!r}")
         if float(ewc_lambda) < 0 or fisher_batches is not None and int(fisher_batches) < 1:
@@ -48,6 +53,9 @@ class EWC(Plugin):
         self.mode = mode
         self.decay = float(decay)
         self.fisher_batches = None if fisher_batches is None else int(fisher_batches)
+        if fisher_batch_size is not None and int(fisher_batch_size) < 1:
+            raise ValueError(f"EWC fisher_batch_size must be >= 1, got {fisher_batch_size}")
+        self.fisher_batch_size = None if fisher_batch_size is None else int(fisher_batch_size)
         self.anchors: list[dict[str, torch.Tensor]] = []
         self.fishers: list[dict[str, torch.Tensor]] = []
         self.last_penalty: float = 0.0
@@ -108,15 +116,22 @@ class EWC(Plugin):
             model.train()
             if hasattr(task, "on_epoch_start"):
                 task.on_epoch_start(strategy)
-            for batch in task.train_batches(strategy):
+            chunked = self.fisher_batch_size is not None
+            if chunked and not hasattr(task, "replay_items"):
+                raise TypeError(f"EWC fisher_batch_size: {type(task).__name__} has no "
+                                "replay_items()/replay_loss()")
+            batches = (task.replay_items(strategy).split(self.fisher_batch_size) if chunked
+                       else task.train_batches(strategy))
+            for batch in batches:  # one backward per chunk: per-example gradients
                 model.zero_grad(set_to_none=True)
-                loss = task.training_loss(strategy, batch)
+                loss = (task.replay_loss(strategy, batch) if chunked
+                        else task.training_loss(strategy, batch))
                 loss.backward()
                 for n, p in named:
                     if p.grad is not None:
                         acc[n] += p.grad.detach().pow(2)
                 count += 1
-                if hasattr(task, "after_update"):  # e.g. write the batch into the memory
+                if not chunked and hasattr(task, "after_update"):  # e.g. write the batch into memory
                     task.after_update(strategy, batch)
                 if self.fisher_batches is not None and count >= self.fisher_batches:
                     break

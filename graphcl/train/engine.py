@@ -194,6 +194,7 @@ class Engine:
         self.fingerprint = fingerprint
         self.seed = seed
         self.experience_index = 0
+        self.stream: list[Task] = []
         self._stream: dict[str, Any] | None = None
         self._reset_run_state()
 
@@ -371,6 +372,7 @@ class Engine:
         """
         self._check_task(task)
         self._stream = None
+        self.stream = [task]
         self.experience_index = 0
         self._reset_run_state()
         self.experience = task
@@ -444,7 +446,7 @@ class Engine:
         return out
 
     def fit_stream(self, stream: Sequence[Task], *, eval_split: str = "test",
-                   resume: bool = True) -> dict[str, Any]:
+                   resume: bool = True, initial: bool = False) -> dict[str, Any]:
         r"""Trains on each experience of ``stream`` in turn (the model, optimiser and plugins
         carry over; model selection and early stopping restart) and, after each, evaluates
         ``eval_split`` of every experience.
@@ -452,6 +454,13 @@ class Engine:
         The checkpoint is rewritten during every experience and after it (a killed run resumes
         in the experience it was in); a copy of the state after experience ``i`` is kept as
         ``<checkpoint stem>.exp<i><suffix>``.
+
+        While it runs, ``strategy.stream`` is the list of experiences (a replay buffer computes
+        its loss on an earlier experience's data through it).
+
+        Args:
+            initial (bool, optional): also evaluate every experience before training (the
+                reference of forward transfer), returned as ``"initial"``. (default: ``False``)
 
         Returns:
             dict: ``{"experiences": [fit result per experience], "matrix": R}`` where
@@ -465,10 +474,12 @@ class Engine:
             self._check_task(t)
         if self.seed is not None:
             seed_everything(self.seed)
+        self.stream = stream
         results: list[dict[str, Any]] = []
         matrix: list[list[dict[str, float]]] = []
         start, in_progress = 0, False
         self._reset_run_state()
+        before = None
         if resume and self.checkpoint is not None and self.checkpoint.is_file():
             state = load_checkpoint(self.checkpoint)
             if state.get("stream") is None:
@@ -481,6 +492,10 @@ class Engine:
             self.load_state_dict(state)
             results, matrix = self._stream["results"], self._stream["matrix"]
             start, in_progress = self._stream["done"], self._stream["in_progress"]
+            before = self._stream.get("initial")
+        elif initial:
+            self.experience_index = 0
+            before = [self._evaluate_preserved(t, eval_split) for t in stream]
         for i in range(start, len(stream)):
             task = stream[i]
             if not (in_progress and i == start):
@@ -488,23 +503,26 @@ class Engine:
             self.experience = task
             self.experience_index = i
             self._stream = {"length": len(stream), "done": i, "in_progress": True,
-                            "results": results, "matrix": matrix}
+                            "results": results, "matrix": matrix, "initial": before}
             res = self._run_experience(task)
             results.append({k: v for k, v in res.items() if k != "history"})
-            row = []
-            for other in stream:
-                with self.preserved_state(other):
-                    row.append(self.evaluate(other, [eval_split]))
-            matrix.append(row)
+            matrix.append([self._evaluate_preserved(other, eval_split) for other in stream])
             self._stream = {"length": len(stream), "done": i + 1, "in_progress": False,
-                            "results": results, "matrix": matrix}
+                            "results": results, "matrix": matrix, "initial": before}
             self.experience = task
             if self.checkpoint is not None:
                 state = self.state_dict()
                 save_checkpoint(self.checkpoint, state)
                 ck = self.checkpoint
                 save_checkpoint(ck.with_name(f"{ck.stem}.exp{i}{ck.suffix}"), state)
-        return {"experiences": results, "matrix": matrix}
+        out: dict[str, Any] = {"experiences": results, "matrix": matrix}
+        if before is not None:
+            out["initial"] = before
+        return out
+
+    def _evaluate_preserved(self, task: Task, split: str) -> dict[str, float]:
+        with self.preserved_state(task):
+            return self.evaluate(task, [split])
 
     def train_epoch(self, task: Task) -> None:
         r"""One training epoch of ``task`` with every hook and no evaluation (benchmarks,
