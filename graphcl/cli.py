@@ -148,22 +148,23 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     t_all = time.perf_counter()
     cache: dict[str, Any] = {}
     for name, m in methods.items():
-        q = m.quickstart
-        if not q:
-            continue
-        spec = q["dataset"]
-        if spec not in cache:
-            cache[spec] = resolve(spec)
-        t0 = time.perf_counter()
-        res = run_experiment(name, spec, seeds=1, overrides=dict(q.get("set", {})),
-                             command=_command(), progress=False, data=cache[spec])
-        value = res["metrics"][q["metric"]]["mean"]
-        rows.append((name, m.task or "-", spec.split(":", 1)[1], q["metric"],
-                     value, time.perf_counter() - t0))
-        if args.out:
-            from graphcl.train.checkpoint import write_json_atomic
+        entries = m.quickstart if isinstance(m.quickstart, list) else [m.quickstart]
+        for q in filter(None, entries):
+            spec = q["dataset"]
+            if spec not in cache:
+                cache[spec] = resolve(spec)
+            label = q.get("label", name)
+            t0 = time.perf_counter()
+            res = run_experiment(name, spec, seeds=1, overrides=dict(q.get("set", {})),
+                                 plugins=q.get("plugins", ()), stream=q.get("stream"),
+                                 command=_command(), progress=False, data=cache[spec])
+            value = res["metrics"][q["metric"]]["mean"]
+            rows.append((label, q.get("task", m.task) or "-", spec.split(":", 1)[1],
+                         q["metric"], value, time.perf_counter() - t0))
+            if args.out:
+                from graphcl.train.checkpoint import write_json_atomic
 
-            write_json_atomic(Path(args.out) / f"{name}.json", res)
+                write_json_atomic(Path(args.out) / f"{label.split()[0]}.json", res)
     print("\ngraphcl quickstart — every method on embedded synthetic data (no files, seed 0)\n")
     print("| method | task | dataset | metric | value | seconds |")
     print("|---|---|---|---|---|---|")

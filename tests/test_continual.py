@@ -387,3 +387,56 @@ def test_cora_class_incremental_replay_beats_naive(data_root, monkeypatch):
     assert naive["forgetting"]["mean"] > 0.6  # class-incremental fine-tuning forgets
     assert replay["forgetting"]["mean"] < naive["forgetting"]["mean"] - 0.2
     assert replay["avg_acc"]["mean"] > naive["avg_acc"]["mean"] + 0.15
+
+
+# --- time windows of an event stream (memory models) -------------------------------------------
+def _tgn_setup(method="tgn"):
+    from graphcl.data.synthetic import temporal_sbm_stream
+    from graphcl.methods import get_method
+
+    data = temporal_sbm_stream(60, 900, 3, seed=1, msg_dim=4)
+    m = get_method(method)
+    cfg = m.configure({}, (), {"epochs": 2, "batch_size": 50, "memory_dim": 16,
+                               "embedding_dim": 16, "time_dim": 8})
+    seed_everything(0)
+    return m.build(data, cfg, 0)
+
+
+def window_run(plugins, spec="time-window:3", ckpt=None):
+    setup = _tgn_setup()
+    stream = build_stream(setup.task, spec)
+    eng = Engine(setup.model, setup.optimizer, plugins=plugins, checkpoint=ckpt, seed=3,
+                 progress=False, **setup.engine)
+    return eng, stream, eng.fit_stream(stream, initial=True)
+
+
+def test_time_window_stream_carries_the_memory():
+    eng, stream, res = window_run([])
+    assert [e.task_label for e in stream] == [0, 1, 2]
+    assert stream[0].bounds == time_windows(stream[0].data.t, 3)
+    M = C.metric_matrix(res["matrix"], "test_ap")
+    assert M.shape == (3, 3) and bool(torch.isfinite(M).all())
+    entries = stream[0].shared.entries
+    assert sorted(entries) == [0, 1, 2]
+    tgn = eng.model["tgn"]
+    # window 0 starts from an empty memory, window 2 from the nodes seen in windows 0 and 1
+    assert float(entries[0]["model"]["memory"]["last_update"].abs().sum()) == 0
+    seen = torch.unique(torch.cat([stream[0].data.src[: stream[2].bounds[2][0]],
+                                   stream[0].data.dst[: stream[2].bounds[2][0]]]))
+    touched = (entries[2]["model"]["memory"]["last_update"] > 0).nonzero().view(-1)
+    assert set(touched.tolist()) <= set(seen.tolist()) and touched.numel() > 0
+    # evaluating an experience leaves the model's memory as it was
+    before = tgn.state_backup()
+    stream[1].evaluate(eng, "test")
+    after = tgn.state_backup()
+    assert all(torch.equal(before["memory"][k], after["memory"][k]) for k in before["memory"])
+
+
+def test_time_window_replay_and_resume(tmp_path):
+    _, _, ref = window_run([ReplayPlugin(mem_size=100, batch_size_mem=25)])
+    ckpt = tmp_path / "w.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        window_run([ReplayPlugin(mem_size=100, batch_size_mem=25), KillAt(1, 1)], ckpt=ckpt)
+    eng, _, res = window_run([ReplayPlugin(mem_size=100, batch_size_mem=25)], ckpt=ckpt)
+    assert _outcome(res) == _outcome(ref)
+    assert eng.plugins[0].last_memory_loss > 0

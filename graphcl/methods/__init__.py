@@ -122,7 +122,9 @@ class Method(abc.ABC):
         defaults (dict): every config key the method knows, with its default; any other key
             (from the file or ``--set``) is an error naming the known ones.
         resumable (tuple[str]): keys that may change between a run and its resumption.
-        quickstart (dict): ``{"dataset": spec, "set": {...}, "metric": key}`` for the tour.
+        quickstart (dict or list[dict]): ``{"dataset": spec, "set": {...}, "metric": key}``
+            for the tour; a list gives several rows, each may add ``"stream"``,
+            ``"plugins"``, ``"label"`` and ``"task"`` (e.g. a continual-learning row).
         examples (tuple[str]): command lines shown by ``graphcl run --help``.
     """
 
@@ -135,7 +137,7 @@ class Method(abc.ABC):
     section_keys: ClassVar[tuple[str, ...]] = ()  # keys whose value is a mapping of sub-keys
     metadata_keys: ClassVar[tuple[str, ...]] = ("source", "description", "notes")
     resumable: ClassVar[tuple[str, ...]] = ("epochs", "patience")
-    quickstart: ClassVar[dict[str, Any]] = {}
+    quickstart: ClassVar[dict[str, Any] | list[dict[str, Any]]] = {}
     examples: ClassVar[tuple[str, ...]] = ()
 
     # --- config ------------------------------------------------------------------------------

@@ -37,7 +37,12 @@ class GNNMethod(Method):
                 "pool": "mean", "lr": 0.01, "weight_decay": 5e-4, "epochs": 200,
                 "patience": 50, "batch_size": 64, "split": "auto", "train_ratio": 0.6,
                 "val_ratio": 0.2, "monitor": "valid_acc"}
-    quickstart = {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "test_acc"}
+    quickstart = [
+        {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "test_acc"},
+        {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "avg_acc",
+         "stream": "class-incremental:3", "plugins": ["replay:mem_size=100"],
+         "label": "gnn+replay", "task": "continual node classification (class-incremental)"},
+    ]
     examples = ("graphcl run gnn --dataset cora --seeds 10",
                 "graphcl run gnn --dataset mutag --set conv=gin hidden=32",
                 "graphcl run gnn --dataset planetoid:/data/CiteSeer/raw --set conv=gat")

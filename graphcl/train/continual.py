@@ -27,8 +27,16 @@ from torch import Tensor
 
 from graphcl.data.streams import StreamSpec, class_groups, node_subgraph, parse_stream_spec
 from graphcl.evaluate import metrics as M
+from graphcl.train.temporal import (
+    EventStream,
+    TemporalLinkTask,
+    _backup,
+    _restore,
+    evaluate_stream,
+)
 
-__all__ = ["NodeExperience", "node_class_stream", "build_stream"]
+__all__ = ["NodeExperience", "node_class_stream", "EventWindowExperience",
+           "event_window_stream", "build_stream"]
 
 
 class NodeExperience:
@@ -183,3 +191,186 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
         return node_class_stream(data, spec)
     raise ValueError(f"{type(task).__name__} cannot form a {spec.kind} stream: streams need "
                      "a node-classification task or a task with continual_stream()")
+
+
+# --- time windows of an event stream -----------------------------------------------------------
+class _WindowEntries:
+    r"""The memory state at the start of each window, shared by a stream's experiences: the
+    state the model held when the stream reached that window (window ``w``'s entry is window
+    ``w-1``'s entry with all of ``w-1``'s events absorbed by the model that finished
+    training ``w-1``)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, dict[str, Any]] = {}
+
+
+def _absorb(tgn: Any, stream: Any, batch_size: int) -> None:
+    r"""Writes a phase's events into the memory and neighbour store, in chronological batches,
+    without scoring them."""
+    with torch.no_grad():
+        for _, src, dst, t, msg, e_id in stream.batches(batch_size):
+            tgn.update_state(src, dst, t, msg, e_id=e_id)
+
+
+def _window_split(num_events: int, a: int, b: int) -> Any:
+    from graphcl.data.temporal import TemporalSplit
+
+    n = b - a
+    tr, va = a + int(round(0.70 * n)), a + int(round(0.85 * n))
+    masks = [torch.zeros(num_events, dtype=torch.bool) for _ in range(3)]
+    masks[0][a:tr], masks[1][tr:va], masks[2][va:b] = True, True, True
+    empty = torch.zeros(num_events, dtype=torch.bool)
+    return TemporalSplit(masks[0], masks[1], masks[2], empty, empty.clone(),
+                         torch.empty(0, dtype=torch.long), float("nan"), float("nan"))
+
+
+class EventWindowExperience(TemporalLinkTask):
+    r"""One window of a ``time-window`` stream of a memory model (TGN family).
+
+    The window's events are split chronologically 70/15/15 into training, validation
+    and test events. Every epoch starts from the window's entry memory
+    (:class:`_WindowEntries`: the memory carried over from the earlier windows) instead
+    of an empty one. ``evaluate(split)`` of any window, whatever the stream's position,
+    restores that window's entry memory, absorbs its training (and, for ``test``, its
+    validation) events with the current weights and scores the split's events against
+    one random negative destination each (AP, AUC); the memory is put back afterwards.
+    A window whose entry is not known yet (ahead of the stream) starts from the latest
+    known entry with the windows in between absorbed.
+    """
+
+    def __init__(self, data: Any, bounds: Sequence[tuple[int, int]], index: int,
+                 shared: _WindowEntries, *, cumulative: bool = False,
+                 batch_size: int = 200, eval_batch_size: int = 200, seed: int = 0) -> None:
+        a, b = bounds[index]
+        split = _window_split(data.src.numel(), a, b)
+        if cumulative:  # the training events of every window up to this one
+            for a0, b0 in bounds[:index]:
+                split.train_mask |= _window_split(data.src.numel(), a0, b0).train_mask
+        super().__init__(data, split, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         seed=seed + 101 * index)
+        self.own_train = (EventStream(data, _window_split(data.src.numel(), a, b).train_mask)
+                          if cumulative else self.streams["train"])
+        self.bounds, self.task_label, self.shared = list(bounds), int(index), shared
+        self.cumulative = cumulative
+        self.dst_pool = torch.unique(self.own_train.dst)
+        for name in ("train", "valid", "test"):
+            if self.streams[name].num_events == 0:
+                raise ValueError(f"time-window stream: window {index} ({b - a} events) "
+                                 f"has no {name} events; use fewer windows")
+
+    # --- the entry memory of each window ----------------------------------------------
+    def _windows(self, i: int) -> EventStream:
+        a, b = self.bounds[i]
+        return EventStream(self.data, _window_range(self.data.src.numel(), a, b))
+
+    def entry(self, strategy: Any, index: int | None = None) -> dict[str, Any]:
+        r"""The memory state at the start of window ``index`` (default: this one)."""
+        index = self.task_label if index is None else int(index)
+        tgn, scheme = self._parts(strategy)
+        if index in self.shared.entries:
+            return self.shared.entries[index]
+        known = [k for k in self.shared.entries if k < index]
+        with_state = _backup(tgn, scheme)
+        if known:
+            start = max(known)
+            _restore(tgn, scheme, self.shared.entries[start])
+        else:
+            start = 0
+            tgn.reset_state()
+            if scheme is not None:
+                scheme.reset_state()
+        for k in range(start, index):
+            _absorb(tgn, self._windows(k), self.eval_batch_size)
+        state = _backup(tgn, scheme)
+        _restore(tgn, scheme, with_state)
+        return state
+
+    def begin_experience(self, strategy: Any) -> None:
+        # the model that finished the previous window carries its memory into this one
+        self.shared.entries[self.task_label] = self.entry(strategy)
+
+    def on_epoch_start(self, strategy: Any) -> None:
+        tgn, scheme = self._parts(strategy)
+        if self.cumulative:
+            super().on_epoch_start(strategy)
+        else:
+            _restore(tgn, scheme, self.entry(strategy))
+
+    # --- evaluation from the entry memory --------------------------------------------
+    def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
+        if split not in ("valid", "test"):
+            raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
+        tgn, scheme = self._parts(strategy)
+        keep = _backup(tgn, scheme)
+        try:
+            _restore(tgn, scheme, self.entry(strategy))
+            _absorb(tgn, self.own_train, self.eval_batch_size)
+            if split == "test":
+                _absorb(tgn, self.streams["valid"], self.eval_batch_size)
+            neg = self.val_neg if split == "valid" else self.test_neg
+            out = evaluate_stream(tgn, self.streams[split], neg, self.eval_batch_size,
+                                  scheme)
+        finally:
+            _restore(tgn, scheme, keep)
+        return {"ap": out["ap"], "auc": out["auc"]}
+
+    # --- replay of stored events ----------------------------------------------------
+    def replay_items(self, strategy: Any) -> Tensor:
+        return self.own_train.e_id
+
+    def replay_loss(self, strategy: Any, items: Tensor) -> Tensor:
+        r"""BCE of stored events of this window against random negatives from its
+        destinations (a generator seeded by the step: exact on resume), scored from the
+        current memory, which they do not change."""
+        tgn, _ = self._parts(strategy)
+        items = items.sort().values
+        d = self.data
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(strategy.iteration))
+        neg = self.dst_pool[torch.randint(self.dst_pool.numel(), (items.numel(),),
+                                          generator=g)]
+        pos_out, neg_out, _ = tgn(d.src[items].long(), d.dst[items].long(), d.t[items], neg,
+                                  msg=d.msg[items].float())
+        return (F.binary_cross_entropy_with_logits(pos_out, torch.ones_like(pos_out))
+                + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out)))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "entries": self.shared.entries}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.shared.entries = {int(k): v for k, v in state["entries"].items()}
+
+    def __repr__(self) -> str:
+        a, b = self.bounds[self.task_label]
+        return (f"EventWindowExperience(window={self.task_label}, events=[{a}, {b}), "
+                f"train={self.streams['train'].num_events})")
+
+
+def _window_range(num_events: int, a: int, b: int) -> Tensor:
+    mask = torch.zeros(num_events, dtype=torch.bool)
+    mask[a:b] = True
+    return mask
+
+
+def event_window_stream(data: Any, spec: StreamSpec | str, *, batch_size: int = 200,
+                        eval_batch_size: int = 200, seed: int = 0) -> list[Any]:
+    r"""Cuts an event stream into ``time-window`` experiences of (nearly) equal event count
+    for a memory model, its memory carried from window to window (see
+    ``EventWindowExperience``); with ``cumulative``, window ``i`` trains on the training
+    events of windows ``0..i`` from an empty memory.
+
+    Raises:
+        ValueError: another kind of stream, a window without training, validation or test
+        events.
+    """
+    from graphcl.data.streams import time_windows
+
+    spec = parse_stream_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind != "time-window":
+        raise ValueError(f"an event stream forms time-window streams, not {spec.kind!r}")
+    if not isinstance(spec.tasks, int):
+        raise ValueError("a time-window stream takes a number of windows")
+    bounds = time_windows(data.t, spec.tasks)
+    shared = _WindowEntries()
+    return [EventWindowExperience(data, bounds, i, shared, cumulative=spec.cumulative, batch_size=batch_size,
+                eval_batch_size=eval_batch_size, seed=seed) for i in range(len(bounds))]

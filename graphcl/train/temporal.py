@@ -192,6 +192,7 @@ class TemporalLinkTask:
             "test": EventStream(data, split.test_mask),
             "ind_test": EventStream(data, split.new_node_test_mask),
         }
+        self.data, self.seed = data, int(seed)
         ind_test = self.streams["ind_test"]
         negs = phase_negatives(data, self.streams["train"], ind_test, seed)
         self.train_neg, self.val_neg = negs["train"], negs["valid"]
@@ -211,6 +212,14 @@ class TemporalLinkTask:
         self.num_train_examples = n
         self.num_train_batches = -(-n // batch_size)
         self._ctx: Any = None
+
+    def continual_stream(self, spec: Any) -> list[Any]:
+        r"""The experiences of a ``time-window`` stream over this task's events (see
+        :func:`graphcl.train.continual.event_window_stream`)."""
+        from graphcl.train.continual import event_window_stream
+
+        return event_window_stream(self.data, spec, batch_size=self.batch_size,
+                                   eval_batch_size=self.eval_batch_size, seed=self.seed)
 
     @staticmethod
     def _parts(strategy: Any) -> tuple[TGN, PRES | None]:
