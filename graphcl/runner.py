@@ -190,7 +190,8 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
 
         key = "test_" + engine.monitor.split("_", 1)[1]
         streamed = result["stream"]
-        metrics = continual_metrics(streamed["matrix"], key, streamed.get("initial"))
+        metrics = continual_metrics(streamed["matrix"], key, streamed.get("initial"),
+                                    _unlearning_position(setup.stream))
         matrix = {"key": key, "matrix": streamed["matrix"], "initial": streamed.get("initial")}
     if setup.report is not None:
         extra = setup.report(engine, result)
@@ -199,6 +200,18 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
     curve = [h[engine.monitor] for h in result["history"]]
     return {"metrics": metrics, "stats": stats, "curve": curve, "result": result,
             "monitor": engine.monitor, "engine": engine, "setup": setup, "stream": matrix}
+
+
+def _unlearning_position(stream: Sequence[Any]) -> tuple[int, int] | None:
+    r"""``(row, column of the forgotten task)`` of a stream's task-unlearning experience."""
+    for row, exp in enumerate(stream):
+        label = getattr(getattr(exp, "unlearn_request", None), "task_label", None)
+        if label is not None:
+            col = next(i for i, e in enumerate(stream[:row])
+                       if getattr(e, "task_label", None) == label
+                       and getattr(e, "unlearn_request", None) is None)
+            return row, col
+    return None
 
 
 def run_experiment(

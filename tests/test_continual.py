@@ -440,3 +440,98 @@ def test_time_window_replay_and_resume(tmp_path):
     eng, _, res = window_run([ReplayPlugin(mem_size=100, batch_size_mem=25)], ckpt=ckpt)
     assert _outcome(res) == _outcome(ref)
     assert eng.plugins[0].last_memory_loss > 0
+
+
+# --- weights computed per task: supermask, hypernetwork, task unlearning -------------------------
+def test_parameter_override_reads_computed_weights_and_keeps_the_model():
+    from graphcl.lifelong.weights import ParameterOverride
+
+    model = GCN(3, 4, 2)
+    keys = list(model.state_dict())
+    x, ei = torch.randn(5, 3), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    base = model(x, ei)
+    ov = ParameterOverride(model, ["conv2.lin.weight", "conv2.bias"],
+                           lambda n, p: torch.zeros_like(p))
+    assert torch.equal(model(x, ei), torch.zeros(5, 2))
+    assert list(model.state_dict()) == keys  # nothing renamed
+    ov.active = False
+    assert torch.allclose(model(x, ei), base)
+    ov.remove()
+    with pytest.raises(KeyError, match="no parameters"):
+        ParameterOverride(model, ["conv9.weight"], lambda n, p: p)
+
+
+def test_topk_mask():
+    from graphcl.lifelong.supermask import topk_mask
+
+    s = torch.tensor([[0.1, 0.9, -1.0], [0.5, 0.2, 0.3]])
+    assert topk_mask(s, 0.5).tolist() == [[False, True, False], [True, False, True]]
+    assert int(topk_mask(s, 0.01).sum()) == 1
+
+
+def task_stream(plugins, spec="task-incremental:2", epochs=20, ckpt=None):
+    return run_stream(plugins, spec=spec, ckpt=ckpt, epochs=epochs)
+
+
+def test_supermask_keeps_finished_tasks_exactly():
+    from graphcl.lifelong.supermask import SupermaskPlugin
+
+    eng, res = task_stream([SupermaskPlugin(sparsity=0.5)])
+    M = C.metric_matrix(res["matrix"], "test_acc")
+    assert float(M[1, 0]) == float(M[0, 0])  # task 0's subnetwork and weights are untouched
+    sm = eng.plugins[0]
+    assert sorted(sm.masks) == [0, 1]
+    for n in sm.names:
+        m0 = sm.masks[0][n]
+        assert abs(m0.float().mean().item() - 0.5) < 0.01
+        assert torch.equal(sm.frozen[n], m0 | sm.masks[1][n])
+    with pytest.raises(ValueError, match="task-incremental"):
+        task_stream([SupermaskPlugin()], spec="class-incremental:2")
+
+
+def test_hypernetwork_holds_old_tasks_and_unlearns_without_data():
+    from graphcl.lifelong.hypernetwork import HypernetworkPlugin
+
+    spec = "task-incremental:0-1/2-3,unlearn=0@1,unlearn_epochs=30"
+    eng, res = task_stream([HypernetworkPlugin(lr=0.01, chunk_size=512)], spec=spec, epochs=30)
+    M = C.metric_matrix(res["matrix"], "test_acc")
+    assert M.shape == (3, 3) and float(M[0, 0]) > 0.9
+    assert float(M[1, 0]) >= float(M[0, 0]) - 0.05  # held while task 1 trains
+    assert float(M[2, 0]) < float(M[1, 0]) - 0.3  # forgotten, data-free
+    assert float(M[2, 1]) >= float(M[1, 1]) - 0.05  # task 1 kept
+    hp = eng.plugins[0]
+    assert hp.unlearned == [0] and sorted(hp.targets) == [1]
+    assert res["experiences"][2]["epochs"] == 30
+
+
+def test_unlearning_in_a_stream_without_a_data_free_plugin_is_gradient_ascent():
+    spec = "task-incremental:0-1/2-3,unlearn=1@1,unlearn_epochs=5"
+    eng, res = task_stream([ReplayPlugin(mem_size=20)], spec=spec)
+    M = C.metric_matrix(res["matrix"], "test_acc")
+    assert float(M[2, 1]) < float(M[1, 1])  # task 1 pushed away
+    buf = eng.plugins[0].buffer
+    assert set(buf.experiences.tolist()) == {0}  # its examples left the buffer
+    out = C.continual_metrics(res["matrix"], "test_acc", res["initial"], (2, 1))
+    assert out["forgotten_acc_after"] == float(M[2, 1]) and "relapse" in out
+
+
+def test_unlearning_stream_specs_refuse_unlearnt_tasks():
+    with pytest.raises(ValueError, match="never learned"):
+        parse_stream_spec("task-incremental:3,unlearn=2@1")
+    with pytest.raises(ValueError, match="TASK@AFTER"):
+        parse_stream_spec("task-incremental:3,unlearn=2")
+    with pytest.raises(ValueError, match="has 2 experiences"):
+        build_stream(NodeClassificationTask(tiny_data()), "task-incremental:2,unlearn=0@3")
+
+
+def test_hypernetwork_stream_resumes_exactly(tmp_path):
+    from graphcl.lifelong.hypernetwork import HypernetworkPlugin
+
+    spec = "task-incremental:2,unlearn=0@1,unlearn_epochs=4"
+    make = lambda: HypernetworkPlugin(lr=0.01, chunk_size=512)  # noqa: E731
+    _, ref = task_stream([make()], spec=spec, epochs=6)
+    ckpt = tmp_path / "h.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        task_stream([make(), KillAt(2, 2)], spec=spec, epochs=6, ckpt=ckpt)
+    _, res = task_stream([make()], spec=spec, epochs=6, ckpt=ckpt)
+    assert _outcome(res) == _outcome(ref)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -37,12 +38,17 @@ class StreamSpec:
             otherwise it is the subgraph induced by its own nodes. (default: ``True``)
         cumulative (bool): experience ``i`` trains on the data of experiences ``0..i`` (the
             joint-training upper bound, Avalanche's ``Cumulative``). (default: ``False``)
+        unlearn (tuple, optional): ``(u, k)`` from ``unlearn=U@K``: after experience ``k`` an
+            unlearning experience forgets task ``u`` (``u <= k``). (default: ``None``)
+        unlearn_epochs (int): epochs of that experience. (default: ``50``)
     """
 
     kind: str
     tasks: int | tuple[tuple[int, ...], ...]
     inter_task_edges: bool = True
     cumulative: bool = False
+    unlearn: tuple[int, int] | None = None
+    unlearn_epochs: int = 50
 
     @property
     def num_experiences(self) -> int:
@@ -84,14 +90,30 @@ def parse_stream_spec(spec: str) -> StreamSpec:
         except ValueError:
             raise ValueError(f"stream {spec!r}: class groups are written 0-1/2-3/4, got "
                              f"{tasks_s!r}") from None
-    kw: dict[str, bool] = {}
+    kw: dict[str, Any] = {}
     for opt in opts:
         key, sep, value = opt.partition("=")
         key = key.strip()
-        if not sep or key not in ("inter_task_edges", "cumulative"):
+        if not sep or key not in ("inter_task_edges", "cumulative", "unlearn",
+                                  "unlearn_epochs"):
             raise ValueError(f"stream {spec!r}: unknown option {opt!r}; known: "
-                             "inter_task_edges=BOOL, cumulative=BOOL")
-        kw[key] = _bool(key, value, spec)
+                             "inter_task_edges=BOOL, cumulative=BOOL, unlearn=TASK@AFTER, "
+                             "unlearn_epochs=N")
+        if key == "unlearn":
+            u, at, k = value.partition("@")
+            if not at or not u.strip().isdigit() or not k.strip().isdigit():
+                raise ValueError(f"stream {spec!r}: unlearn=TASK@AFTER (e.g. 0@1: forget task "
+                                 f"0 after experience 1), got {value!r}")
+            kw[key] = (int(u), int(k))
+            if kw[key][0] > kw[key][1]:
+                raise ValueError(f"stream {spec!r}: cannot unlearn task {u} after experience "
+                                 f"{k}: it was never learned")
+        elif key == "unlearn_epochs":
+            if not value.strip().isdigit() or int(value) < 1:
+                raise ValueError(f"stream {spec!r}: unlearn_epochs must be >= 1, got {value!r}")
+            kw[key] = int(value)
+        else:
+            kw[key] = _bool(key, value, spec)
     return StreamSpec(kind, tasks, **kw)
 
 

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["metric_matrix", "average_accuracy", "average_forgetting", "backward_transfer",
-           "forward_transfer", "task_relapse", "retained_drop", "continual_metrics"]
+           "forward_transfer", "task_relapse", "retained_drop", "unlearning_metrics",
+           "continual_metrics"]
 
 
 def _check(R: Tensor) -> Tensor:
@@ -111,13 +112,50 @@ def retained_drop(R: Tensor, retained: Sequence[int], before: int, after: int) -
     return float((R[before, idx] - R[after, idx]).mean())
 
 
+def unlearning_metrics(R: Tensor, row: int, forgotten: int, learnt: Sequence[int],
+                       name: str = "acc") -> dict[str, float]:
+    r"""A stream with one task-unlearning experience at ``row`` that forgets the task of
+    column ``forgotten``: ``forgotten_<m>_before`` / ``_after`` (the rows around it),
+    ``forgotten_<m>_final``, ``relapse`` (:func:`task_relapse`), ``retained_drop`` (of the
+    columns in ``learnt`` learnt before it) and ``retained_avg_<m>`` (the last row over the
+    learnt columns but the forgotten one)."""
+    R = _check(R)
+    retained = [j for j in learnt if j != forgotten and j < row]
+    others = [j for j in learnt if j != forgotten]
+    return {f"forgotten_{name}_before": float(R[row - 1, forgotten]),
+            f"forgotten_{name}_after": float(R[row, forgotten]),
+            f"forgotten_{name}_final": float(R[-1, forgotten]),
+            "relapse": task_relapse(R, forgotten, row),
+            "retained_drop": retained_drop(R, retained, row - 1, row),
+            f"retained_avg_{name}": float(R[-1, others].mean()) if others else float("nan")}
+
+
 def continual_metrics(matrix: Sequence[Sequence[dict[str, float]]], key: str,
-                      initial: Sequence[dict[str, float]] | None = None) -> dict[str, Any]:
+                      initial: Sequence[dict[str, float]] | None = None,
+                      unlearning: tuple[int, int] | None = None) -> dict[str, Any]:
     r"""The stream's summary under ``key`` (e.g. ``"test_acc"``): ``avg_<m>`` (AA),
     ``forgetting``, ``bwt``, ``fwt`` (when ``initial`` is given) and ``final_exp<j>_<m>``
-    (the last row)."""
+    (the last row). With ``unlearning = (row, forgotten column)`` (a task-unlearning
+    experience in the stream), AA, forgetting, BWT and FWT are computed on the learning
+    experiences (that row and column left out, and the forgotten task too for AA and
+    forgetting) and :func:`unlearning_metrics` are added."""
     R = metric_matrix(matrix, key)
     name = key.split("_", 1)[-1]
+    if unlearning is not None:
+        row, forgotten = unlearning
+        learn = [i for i in range(R.size(0)) if i != row]
+        sub = R[learn][:, learn]
+        keep = [i for i, j in enumerate(learn) if j != forgotten]
+        b = None if initial is None else [float(initial[j][key]) for j in learn]
+        out = {f"avg_{name}": float(sub[-1, keep].mean()),
+               "forgetting": average_forgetting(sub[keep][:, keep]) if len(keep) > 1 else 0.0,
+               "bwt": backward_transfer(sub[keep][:, keep]) if len(keep) > 1 else 0.0}
+        if b is not None:
+            out["fwt"] = forward_transfer(sub, b)
+        out.update(unlearning_metrics(R, row, forgotten, learn, name))
+        for j, v in enumerate(R[-1].tolist()):
+            out[f"final_exp{j}_{name}"] = v
+        return out
     out: dict[str, Any] = {f"avg_{name}": average_accuracy(R),
                            "forgetting": average_forgetting(R),
                            "bwt": backward_transfer(R)}

@@ -85,12 +85,16 @@ class EWC(Plugin):
         return None if total is None else 0.5 * self.ewc_lambda * total
 
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
+        if getattr(strategy.experience, "unlearn_request", None) is not None:
+            return
         pen = self.penalty(strategy.model)
         if pen is not None:
             strategy.loss = strategy.loss + pen
             self.last_penalty = float(pen.detach())
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        if getattr(strategy.experience, "unlearn_request", None) is not None:
+            return  # an unlearning experience is not a task to protect
         fisher = self.fisher(strategy)
         anchor = {n: p.detach().clone() for n, p in strategy.model.named_parameters()
                   if n in fisher}

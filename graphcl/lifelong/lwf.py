@@ -66,8 +66,9 @@ class LwF(Plugin):
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         task = strategy.experience
         self.prev_state = {k: v.detach().clone() for k, v in strategy.model.state_dict().items()}
-        self.prev_classes = (task.active_classes(strategy) if hasattr(task, "active_classes")
-                             else None)
+        if getattr(task, "unlearn_request", None) is None:  # an unlearning one keeps the classes
+            self.prev_classes = (task.active_classes(strategy)
+                                 if hasattr(task, "active_classes") else None)
         self._prev = None
 
     def penalty(self, strategy: Any) -> Tensor | None:

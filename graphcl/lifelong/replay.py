@@ -158,6 +158,16 @@ class ReplayPlugin(Plugin):
                             "be replayed")
         self.buffer.update(task.replay_items(strategy), strategy.experience_index)
 
+    def before_unlearn(self, strategy: Any, request: Any = None, **kwargs: Any) -> None:
+        r"""A task-unlearning request removes the task's examples from the buffer."""
+        label = getattr(request, "task_label", None)
+        if label is None or len(self.buffer) == 0:
+            return
+        drop = torch.tensor([getattr(strategy.stream[e], "task_label", None) == label
+                             for e in self.buffer.experiences.tolist()], dtype=torch.bool)
+        self.buffer.items = self.buffer.items[~drop]
+        self.buffer.experiences = self.buffer.experiences[~drop]
+
     def memory_loss(self, strategy: Any) -> Tensor | None:
         r"""The mean training loss over a sample of the buffer (``None`` when it is empty),
         each experience's share weighted by its number of examples."""

@@ -19,6 +19,7 @@ so that one strategy reaches every task:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -36,7 +37,17 @@ from graphcl.train.temporal import (
 )
 
 __all__ = ["NodeExperience", "node_class_stream", "EventWindowExperience",
-           "event_window_stream", "build_stream"]
+           "event_window_stream", "TaskUnlearnRequest", "TaskUnlearnExperience",
+           "with_unlearning", "build_stream"]
+
+
+def _tasks_seen(strategy: Any) -> int:
+    r"""The highest task label among the experiences trained so far (the stream position
+    when the experiences carry no labels)."""
+    idx = int(getattr(strategy, "experience_index", 0))
+    labels = [getattr(e, "task_label", None) for e in getattr(strategy, "stream", [])[: idx + 1]]
+    labels = [int(x) for x in labels if x is not None]
+    return max(labels) if labels else idx
 
 
 class NodeExperience:
@@ -82,7 +93,7 @@ class NodeExperience:
     def active_classes(self, strategy: Any) -> Tensor:
         if self.scenario == "task":
             return torch.tensor(self.classes)
-        k = max(int(getattr(strategy, "experience_index", 0)), self.task_label)
+        k = max(_tasks_seen(strategy), self.task_label)
         return torch.tensor([c for g in self.groups[: k + 1] for c in g])
 
     def _targets(self, classes: Tensor, y: Tensor) -> Tensor:
@@ -172,6 +183,75 @@ def node_class_stream(data: Any, spec: StreamSpec | str) -> list[NodeExperience]
     return stream
 
 
+@dataclass(frozen=True)
+class TaskUnlearnRequest:
+    r"""Forget everything task ``task_label`` taught the model (a stream's unlearning
+    experience carries it as ``unlearn_request``)."""
+
+    task_label: int
+    kind: str = "task"
+
+
+class TaskUnlearnExperience:
+    r"""An experience that unlearns a task learnt earlier in the stream.
+
+    Its loss is the ``task_unlearning_loss(strategy, request)`` of the first plugin that has
+    one (the hypernetwork's data-free unlearning); without such a plugin, gradient ascent on
+    the forgotten experience's training data (:class:`~graphcl.lifelong.unlearning` 's
+    ``grad_ascent`` in the stream). It evaluates as the forgotten experience (its column of
+    the metric matrix is the forgotten task's), keeps its last epoch (``model_selection =
+    False``) and trains ``epochs`` epochs. Plugins see ``before_unlearn``/``after_unlearn``
+    with the request: a replay buffer drops the task's examples, LwF distils from the model
+    that has forgotten it.
+
+    Args:
+        forget: the learning experience to forget (with ``task_label``).
+        epochs (int, optional): (default: ``50``)
+    """
+
+    model_selection = False
+
+    def __init__(self, forget: Any, epochs: int = 50) -> None:
+        self.forget = forget
+        self.task_label = int(forget.task_label)
+        self.scenario = getattr(forget, "scenario", "task")
+        self.unlearn_request = TaskUnlearnRequest(self.task_label)
+        self.max_epochs = int(epochs)
+        self.num_train_examples = 0
+
+    def train_batches(self, strategy: Any) -> Iterator[None]:
+        yield None
+
+    def training_loss(self, strategy: Any, batch: Any) -> Tensor:
+        for p in strategy.plugins:
+            fn = getattr(p, "task_unlearning_loss", None)
+            if fn is not None:
+                return fn(strategy, self.unlearn_request)
+        if not hasattr(self.forget, "replay_loss"):
+            raise TypeError(f"unlearning task {self.task_label}: no plugin offers a data-free "
+                            f"task_unlearning_loss and {type(self.forget).__name__} has no "
+                            "replay_loss for gradient ascent")
+        return -self.forget.replay_loss(strategy, self.forget.replay_items(strategy))
+
+    def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
+        return self.forget.evaluate(strategy, split)
+
+    def __repr__(self) -> str:
+        return f"TaskUnlearnExperience(task={self.task_label}, epochs={self.max_epochs})"
+
+
+def with_unlearning(stream: list[Any], spec: StreamSpec) -> list[Any]:
+    r"""Inserts ``spec.unlearn``'s unlearning experience into a learning stream."""
+    if spec.unlearn is None:
+        return stream
+    u, k = spec.unlearn
+    if k >= len(stream):
+        raise ValueError(f"stream: unlearn={u}@{k} but the stream has {len(stream)} "
+                         "experiences")
+    return [*stream[: k + 1], TaskUnlearnExperience(stream[u], spec.unlearn_epochs),
+            *stream[k + 1:]]
+
+
 def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
     r"""The experiences of stream ``spec`` cut from a method's whole-dataset ``task``.
 
@@ -184,11 +264,11 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
     """
     spec = parse_stream_spec(spec) if isinstance(spec, str) else spec
     if hasattr(task, "continual_stream"):
-        return list(task.continual_stream(spec))
+        return with_unlearning(list(task.continual_stream(spec)), spec)
     data = getattr(task, "data", None)
     if data is not None and all(getattr(data, k, None) is not None
                                 for k in ("y", "train_mask", "val_mask", "test_mask")):
-        return node_class_stream(data, spec)
+        return with_unlearning(node_class_stream(data, spec), spec)
     raise ValueError(f"{type(task).__name__} cannot form a {spec.kind} stream: streams need "
                      "a node-classification task or a task with continual_stream()")
 

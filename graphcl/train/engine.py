@@ -61,7 +61,11 @@ class Task(Protocol):
     * ``transient_state_keys(strategy)``: keys of ``strategy.model``'s state that the task
       resets at every epoch start (left out of the per-epoch checkpoints; the best-epoch
       snapshot keeps them);
-    * ``num_train_examples``: examples per training epoch (for throughput statistics).
+    * ``num_train_examples``: examples per training epoch (for throughput statistics);
+    * ``max_epochs``: an attribute; the experience's own epoch count (default: the engine's);
+    * ``model_selection``: an attribute; ``False`` keeps the last evaluated epoch instead of
+      the best ``monitor`` one (an unlearning experience, whose validation metric is the
+      forgotten task's).
     """
 
     def train_batches(self, strategy: Engine) -> Iterable[Any]: ...
@@ -210,6 +214,7 @@ class Engine:
         self.best: dict[str, Any] | None = None
         self.best_per_metric: dict[str, dict[str, Any]] = {}
         self.best_model_state: dict[str, Tensor] | None = None
+        self.best_plugin_states: list[dict[str, Any]] | None = None
         self.stats: dict[str, Any] = {}  # written by plugins (timings ...), checkpointed
         self._bad_evals = 0
         self._epoch_loss_sum = 0.0
@@ -232,6 +237,11 @@ class Engine:
         r"""Plugins whose class keeps state (overrides ``state_dict``): checkpointed in order."""
         return [p for p in self.plugins if hasattr(p, "state_dict")
                 and getattr(type(p), "state_dict", None) is not Plugin.state_dict]
+
+    def _trainable_plugins(self) -> list[Plugin]:
+        r"""Stateful plugins that train parameters of their own (supermask scores, a
+        hypernetwork): their state is kept with the best epoch's model and restored with it."""
+        return [p for p in self._stateful_plugins() if getattr(p, "trains_parameters", False)]
 
     def _plugin_states(self) -> list[dict[str, Any]]:
         return [{"plugin": type(p).__name__, "state": p.state_dict()}
@@ -260,6 +270,7 @@ class Engine:
             "best": self.best,
             "best_per_metric": self.best_per_metric,
             "best_model_state": self.best_model_state,
+            "best_plugin_states": self.best_plugin_states,
             "stats": self.stats,
             # a stop a plugin asked for; early stopping is re-derived from the history on load
             "stop_requested": self.stop_training and not self._patience_stop(),
@@ -299,6 +310,7 @@ class Engine:
         self.best = state["best"]
         self.best_per_metric = state["best_per_metric"]
         self.best_model_state = state["best_model_state"]
+        self.best_plugin_states = state.get("best_plugin_states")
         self.stats = state["stats"]
         self._replay_patience()
         self.stop_training = self.stop_training or state["stop_requested"]
@@ -405,18 +417,22 @@ class Engine:
             self._call("before_unlearn", request=request)
         self._call("before_training")
         self._call("before_training_exp")
-        for _ in range(self.epoch, self.max_epochs):
+        limit = int(getattr(task, "max_epochs", None) or self.max_epochs)
+        for _ in range(self.epoch, limit):
             if self.stop_training:
                 break
             self._train_epoch(task)
             self.epoch += 1
-            if (self.epoch % self.eval_every == 0 or self.epoch == self.max_epochs
+            if (self.epoch % self.eval_every == 0 or self.epoch == limit
                     or self.stop_training):  # a requested stop ends on an evaluated epoch
                 self._evaluate_and_select(task)
             if self.epoch % self.checkpoint_every == 0 or self.stop_training:
                 self._save()
         if self.best_model_state is not None:  # plugins see the selected model
             self.model.load_state_dict(self.best_model_state)
+            for p, st in zip(self._trainable_plugins(), self.best_plugin_states or [],
+                             strict=False):
+                p.load_state_dict(st)
         self._call("after_training_exp")
         self._call("after_training")
         if request is not None:
@@ -661,12 +677,14 @@ class Engine:
                         "epoch": self.epoch, "value": v,
                         "metrics": {k: m for k, m in metrics.items()
                                     if k.split("_", 1)[1] == name}}
-        improved = self.best is None or (
+        improved = self.best is None or not getattr(task, "model_selection", True) or (
             not math.isnan(value) and self._better(value, self.best["metrics"][self.monitor])
         )
         if improved:
             self.best = {"epoch": self.epoch, "metrics": metrics}
             self.best_model_state = copy.deepcopy(self.model.state_dict())
+            self.best_plugin_states = [copy.deepcopy(p.state_dict())
+                                       for p in self._trainable_plugins()]
             self._bad_evals = 0
         else:
             self._bad_evals += 1
