@@ -149,7 +149,8 @@ def test_node_stream_by_hand():
     assert [e.nodes.tolist() for e in s] == [[0, 1], [2, 3], [4, 5]]
     assert _edges(s[2]) == {(4, 5), (5, 4)}
     s = node_class_stream(data, "class-incremental:3,cumulative=true")
-    assert s[2].classes == [0, 1, 2] and s[2].train_mask.tolist() == [True, False] * 3
+    assert s[2].classes == [2] and s[2].train_mask.tolist() == [True, False] * 3
+    assert s[2].test_mask.tolist() == [False] * 5 + [True]
 
 
 class _At:

@@ -59,7 +59,7 @@ class NodeExperience:
     * ``scenario="class"`` (class-incremental): every class seen so far, i.e. of the
       experiences ``0..k`` where ``k`` is the experience being trained
       (``strategy.experience_index``, at least this experience's own index);
-    * ``scenario="task"`` (task-incremental): only this experience's classes.
+    * ``scenario="task"`` (task-incremental): each node only its own task's classes.
 
     Args:
         x (Tensor): features of the experience's graph ``[n, F]``.
@@ -87,6 +87,10 @@ class NodeExperience:
         self.task_label = int(index)
         self.scenario = scenario
         self.nodes = nodes
+        num_classes = max(max(c for g in self.groups for c in g), int(y.max())) + 1
+        self._group_of = torch.full((num_classes,), -1, dtype=torch.long)
+        for i, g in enumerate(self.groups):  # one step per experience
+            self._group_of[torch.tensor(g)] = i
         self.num_train_examples = int(self.train_idx.numel())
 
     # --- the classes the outputs range over ---------------------------------------------------
@@ -111,7 +115,15 @@ class NodeExperience:
     def train_batches(self, strategy: Any) -> Iterator[Tensor]:
         yield self.train_idx
 
+    def _task_logits(self, logits: Tensor, y: Tensor) -> Tensor:
+        r"""Task-incremental: each node's logits outside its own task's classes masked out."""
+        allowed = self._group_of[: logits.size(1)].view(1, -1) == self._group_of[y].view(-1, 1)
+        return logits.masked_fill(~allowed, float("-inf"))
+
     def training_loss(self, strategy: Any, batch: Tensor) -> Tensor:
+        if self.scenario == "task":
+            y = self.y[batch]
+            return F.cross_entropy(self._task_logits(self.logits(strategy, batch), y), y)
         classes = self.active_classes(strategy)
         out = self.logits(strategy, batch)[:, classes]
         return F.cross_entropy(out, self._targets(classes, self.y[batch]))
@@ -127,9 +139,12 @@ class NodeExperience:
         if split not in masks:
             raise ValueError(f"split must be one of {sorted(masks)}, got {split!r}")
         idx = masks[split].nonzero().view(-1)
-        classes = self.active_classes(strategy)
-        pred = classes[self.logits(strategy, idx)[:, classes].argmax(-1)]
         y = self.y[idx]
+        if self.scenario == "task":
+            pred = self._task_logits(self.logits(strategy, idx), y).argmax(-1)
+        else:
+            classes = self.active_classes(strategy)
+            pred = classes[self.logits(strategy, idx)[:, classes].argmax(-1)]
         return {"acc": float(M.accuracy(y, pred)), "f1": float(M.f1(y, pred, average="macro"))}
 
     def __repr__(self) -> str:
@@ -144,7 +159,9 @@ def node_class_stream(data: Any, spec: StreamSpec | str) -> list[NodeExperience]
     Experience ``i`` holds the nodes of its classes; with ``inter_task_edges`` its graph also
     holds the nodes of the experiences before it and the edges to them (their labels are not
     trained on), otherwise it is the subgraph induced by its own nodes. With ``cumulative``,
-    experience ``i`` trains on the classes of experiences ``0..i``.
+    experience ``i`` trains on the nodes of experiences ``0..i`` (in their graph), and is
+    still validated and tested on its own classes, so its column of the metric matrix is
+    comparable with the other strategies'.
 
     Args:
         data (Data): ``x``, ``edge_index``, ``y`` and ``train_mask``/``val_mask``/``test_mask``.
@@ -168,17 +185,18 @@ def node_class_stream(data: Any, spec: StreamSpec | str) -> list[NodeExperience]
     scenario = "class" if spec.kind == "class-incremental" else "task"
     stream = []
     for i in range(len(groups)):
-        own = (exp_of >= 0) & (exp_of <= i) if spec.cumulative else exp_of == i
-        in_graph = (exp_of >= 0) & (exp_of <= i) if spec.inter_task_edges else own
+        own = exp_of == i
+        seen = (exp_of >= 0) & (exp_of <= i)
+        train_on = seen if spec.cumulative else own
+        in_graph = seen if (spec.inter_task_edges or spec.cumulative) else own
         nodes = in_graph.nonzero().view(-1)
         ei, _ = node_subgraph(data.edge_index, nodes, n)
-        sub = [(m & own)[nodes] for m in masks]
-        classes = [c for g in groups[: i + 1] for c in g] if spec.cumulative else groups[i]
+        sub = [(masks[0] & train_on)[nodes], (masks[1] & own)[nodes], (masks[2] & own)[nodes]]
         for name, m in zip(("training", "test"), (sub[0], sub[2]), strict=True):
             if not bool(m.any()):
-                raise ValueError(f"stream experience {i} (classes {classes}) has no {name} "
+                raise ValueError(f"stream experience {i} (classes {groups[i]}) has no {name} "
                                  "nodes")
-        stream.append(NodeExperience(data.x[nodes], ei, y[nodes], sub, classes, groups, i,
+        stream.append(NodeExperience(data.x[nodes], ei, y[nodes], sub, groups[i], groups, i,
                                      scenario=scenario, nodes=nodes))
     return stream
 
