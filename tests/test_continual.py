@@ -164,7 +164,7 @@ def test_active_classes_and_targets():
     assert cls[0].active_classes(_At(2)).tolist() == [0, 1, 2]
     assert cls[2].active_classes(_At(0)).tolist() == [0, 1, 2]  # at least its own
     task = node_class_stream(data, "task-incremental:3")
-    assert task[1].active_classes(_At(2)).tolist() == [1]
+    assert task[1].active_classes(_At(2)).tolist() == [0, 1, 2]  # what distillation keeps
     # class-IL loss on experience 1 after 1: columns of classes 0 and 1, target index 1
     logits = torch.tensor([[0.0, 2.0, 5.0]])
     model = lambda x, ei: logits.expand(x.size(0), 3)  # noqa: E731
@@ -173,6 +173,9 @@ def test_active_classes_and_targets():
     batch = torch.tensor([2])  # node 2 of experience 1's graph is original node 2, class 1
     expect = F.cross_entropy(torch.tensor([[0.0, 2.0]]), torch.tensor([1]))
     assert torch.allclose(cls[1].training_loss(strat, batch), expect)
+    # task-incremental: each node only sees its own task's classes (one here): loss 0, acc 1
+    assert float(task[1].training_loss(strat, batch)) == 0.0
+    assert task[1].evaluate(_with(_At(3), model), "test")["acc"] == 1.0
     # its test node 3 (class 1): class 2 scores highest but is not active until experience 2
     assert cls[1].evaluate(strat, "test")["acc"] == 1.0
     assert cls[1].evaluate(_with(_At(2), model), "test")["acc"] == 0.0

@@ -45,7 +45,9 @@ def _task_label(task: Any) -> int:
                          "task-incremental stream")
     label = getattr(task, "task_label", None)
     if label is None:
-        raise TypeError(f"{type(task).__name__} has no task_label; stream experiences have one")
+        raise ValueError(f"{type(task).__name__} has no task_label: supermask and hypernetwork "
+                         "strategies run on a stream (graphcl run ... --stream "
+                         "task-incremental:N)")
     return int(label)
 
 

@@ -95,8 +95,8 @@ class NodeExperience:
 
     # --- the classes the outputs range over ---------------------------------------------------
     def active_classes(self, strategy: Any) -> Tensor:
-        if self.scenario == "task":
-            return torch.tensor(self.classes)
+        r"""The classes of every task seen so far (the output columns a class-incremental
+        head ranges over; what distillation keeps in either scenario)."""
         k = max(_tasks_seen(strategy), self.task_label)
         return torch.tensor([c for g in self.groups[: k + 1] for c in g])
 
