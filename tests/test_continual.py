@@ -539,3 +539,12 @@ def test_hypernetwork_stream_resumes_exactly(tmp_path):
         task_stream([make(), KillAt(2, 2)], spec=spec, epochs=6, ckpt=ckpt)
     _, res = task_stream([make()], spec=spec, epochs=6, ckpt=ckpt)
     assert _outcome(res) == _outcome(ref)
+
+
+def test_runner_finds_the_unlearning_experience():
+    from graphcl.runner import _unlearning_position
+
+    stream = build_stream(NodeClassificationTask(tiny_data()), "task-incremental:3,unlearn=1@2")
+    assert [type(e).__name__ for e in stream] == ["NodeExperience"] * 3 + ["TaskUnlearnExperience"]
+    assert _unlearning_position(stream) == (3, 1)
+    assert _unlearning_position(stream[:3]) is None
