@@ -31,9 +31,9 @@ from graphcl.evaluate import metrics as M
 from graphcl.train.temporal import (
     EventStream,
     TemporalLinkTask,
-    _backup,
-    _restore,
     evaluate_stream,
+    memory_backup,
+    memory_restore,
 )
 
 __all__ = ["NodeExperience", "node_class_stream", "EventWindowExperience",
@@ -274,8 +274,9 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
     r"""The experiences of stream ``spec`` cut from a method's whole-dataset ``task``.
 
     Node-classification tasks (``task.data`` with ``y`` and split masks) form class- and
-    task-incremental streams; a task with a ``continual_stream(spec)`` method forms its own
-    (e.g. time windows of an event stream).
+    task-incremental streams, a memory model's :class:`~graphcl.train.temporal.
+    TemporalLinkTask` time windows; a task with a ``continual_stream(spec)`` method forms its
+    own.
 
     Raises:
         ValueError: a task that cannot form this stream.
@@ -283,12 +284,17 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
     spec = parse_stream_spec(spec) if isinstance(spec, str) else spec
     if hasattr(task, "continual_stream"):
         return with_unlearning(list(task.continual_stream(spec)), spec)
+    if isinstance(task, TemporalLinkTask):
+        return with_unlearning(event_window_stream(
+            task.data, spec, batch_size=task.batch_size, eval_batch_size=task.eval_batch_size,
+            seed=task.seed), spec)
     data = getattr(task, "data", None)
     if data is not None and all(getattr(data, k, None) is not None
                                 for k in ("y", "train_mask", "val_mask", "test_mask")):
         return with_unlearning(node_class_stream(data, spec), spec)
     raise ValueError(f"{type(task).__name__} cannot form a {spec.kind} stream: streams need "
-                     "a node-classification task or a task with continual_stream()")
+                     "a node-classification task, a memory model's temporal link task or a task "
+                     "with continual_stream()")
 
 
 # --- time windows of an event stream -----------------------------------------------------------
@@ -368,10 +374,10 @@ class EventWindowExperience(TemporalLinkTask):
         if index in self.shared.entries:
             return self.shared.entries[index]
         known = [k for k in self.shared.entries if k < index]
-        with_state = _backup(tgn, scheme)
+        with_state = memory_backup(tgn, scheme)
         if known:
             start = max(known)
-            _restore(tgn, scheme, self.shared.entries[start])
+            memory_restore(tgn, scheme, self.shared.entries[start])
         else:
             start = 0
             tgn.reset_state()
@@ -379,8 +385,8 @@ class EventWindowExperience(TemporalLinkTask):
                 scheme.reset_state()
         for k in range(start, index):
             _absorb(tgn, self._windows(k), self.eval_batch_size)
-        state = _backup(tgn, scheme)
-        _restore(tgn, scheme, with_state)
+        state = memory_backup(tgn, scheme)
+        memory_restore(tgn, scheme, with_state)
         return state
 
     def begin_experience(self, strategy: Any) -> None:
@@ -392,16 +398,16 @@ class EventWindowExperience(TemporalLinkTask):
         if self.cumulative:
             super().on_epoch_start(strategy)
         else:
-            _restore(tgn, scheme, self.entry(strategy))
+            memory_restore(tgn, scheme, self.entry(strategy))
 
     # --- evaluation from the entry memory --------------------------------------------
     def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
         if split not in ("valid", "test"):
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         tgn, scheme = self._parts(strategy)
-        keep = _backup(tgn, scheme)
+        keep = memory_backup(tgn, scheme)
         try:
-            _restore(tgn, scheme, self.entry(strategy))
+            memory_restore(tgn, scheme, self.entry(strategy))
             _absorb(tgn, self.own_train, self.eval_batch_size)
             if split == "test":
                 _absorb(tgn, self.streams["valid"], self.eval_batch_size)
@@ -409,7 +415,7 @@ class EventWindowExperience(TemporalLinkTask):
             out = evaluate_stream(tgn, self.streams[split], neg, self.eval_batch_size,
                                   scheme)
         finally:
-            _restore(tgn, scheme, keep)
+            memory_restore(tgn, scheme, keep)
         return {"ap": out["ap"], "auc": out["auc"]}
 
     # --- replay of stored events ----------------------------------------------------

@@ -42,7 +42,7 @@ from graphcl.models.tgn import TGN
 from graphcl.train.pres import PRES
 
 __all__ = ["TemporalLinkTask", "EventStream", "inter_event_time_scale", "destination_sampler",
-           "phase_negatives", "evaluate_stream"]
+           "phase_negatives", "evaluate_stream", "memory_backup", "memory_restore"]
 
 def inter_event_time_scale(src: Tensor, dst: Tensor, t: Tensor) -> float:
     r"""Standard deviation of the time between consecutive events of the same node (the
@@ -93,11 +93,13 @@ class EventStream:
             yield sl, self.src[sl], self.dst[sl], self.t[sl], self.msg[sl], self.e_id[sl]
 
 
-def _backup(model: TGN, scheme: PRES | None) -> dict:
+def memory_backup(model: TGN, scheme: PRES | None) -> dict:
+    r"""The memory model's mutable state (memory, pending messages, neighbour store) and the
+    training scheme's (PRES), for :func:`memory_restore`."""
     return {"model": model.state_backup(), "scheme": scheme.state_backup() if scheme else None}
 
 
-def _restore(model: TGN, scheme: PRES | None, backup: dict) -> None:
+def memory_restore(model: TGN, scheme: PRES | None, backup: dict) -> None:
     model.state_restore(backup["model"])
     if scheme is not None:
         scheme.state_restore(backup["scheme"])
@@ -213,14 +215,6 @@ class TemporalLinkTask:
         self.num_train_batches = -(-n // batch_size)
         self._ctx: Any = None
 
-    def continual_stream(self, spec: Any) -> list[Any]:
-        r"""The experiences of a ``time-window`` stream over this task's events (see
-        :func:`graphcl.train.continual.event_window_stream`)."""
-        from graphcl.train.continual import event_window_stream
-
-        return event_window_stream(self.data, spec, batch_size=self.batch_size,
-                                   eval_batch_size=self.eval_batch_size, seed=self.seed)
-
     @staticmethod
     def _parts(strategy: Any) -> tuple[TGN, PRES | None]:
         model = strategy.model
@@ -262,16 +256,16 @@ class TemporalLinkTask:
         else:
             raise ValueError(f"split must be 'valid' or 'test', got {split!r}")
         bs = self.eval_batch_size
-        start = _backup(tgn, scheme)
+        start = memory_backup(tgn, scheme)
         out = evaluate_stream(tgn, self.streams[main], neg, bs, scheme,
                               self.mrr_negatives.get(main))
-        end = _backup(tgn, scheme)
+        end = memory_backup(tgn, scheme)
         # New-node evaluation: validation restarts from the training memory, test from the
         # end-of-validation memory (TGN's backups); the main split's end state is kept.
-        _restore(tgn, scheme, start)
+        memory_restore(tgn, scheme, start)
         ind_out = evaluate_stream(tgn, self.streams[ind], ind_neg, bs, scheme,
                                   self.mrr_negatives.get(ind))
-        _restore(tgn, scheme, end if split == "valid" else start)
+        memory_restore(tgn, scheme, end if split == "valid" else start)
         res = {"ap": out["ap"], "auc": out["auc"], "ind_ap": ind_out["ap"],
                "ind_auc": ind_out["auc"]}
         if "mrr" in out:
@@ -284,11 +278,11 @@ class TemporalLinkTask:
         r"""Memory, pending messages, neighbour store, PRES statistics and the training
         sampler's generator (for :meth:`~graphcl.train.Engine.preserved_state`)."""
         tgn, scheme = self._parts(strategy)
-        return {"parts": _backup(tgn, scheme), "train_neg": self.train_neg.state_dict()}
+        return {"parts": memory_backup(tgn, scheme), "train_neg": self.train_neg.state_dict()}
 
     def restore_state(self, strategy: Any, backup: dict[str, Any]) -> None:
         tgn, scheme = self._parts(strategy)
-        _restore(tgn, scheme, backup["parts"])
+        memory_restore(tgn, scheme, backup["parts"])
         self.train_neg.load_state_dict(backup["train_neg"])
 
     def transient_state_keys(self, strategy: Any) -> set[str]:
