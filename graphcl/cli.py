@@ -251,8 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stream", default=None, metavar="KIND:TASKS[,k=v]",
                    help="continual learning: train a stream cut from the dataset, e.g. "
                         "class-incremental:4, task-incremental:0-1/2-3, time-window:5 "
-                        "(options inter_task_edges=BOOL, cumulative=BOOL); reports average "
-                        "accuracy, forgetting, BWT, FWT")
+                        "(options inter_task_edges=BOOL, cumulative=BOOL, unlearn=TASK@AFTER, "
+                        "unlearn_epochs=N); reports average accuracy, forgetting, BWT, FWT")
     r.add_argument("-v", "--verbose", action="store_true", help="one line per epoch on stderr")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)

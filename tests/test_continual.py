@@ -420,7 +420,7 @@ def test_time_window_stream_carries_the_memory():
     assert stream[0].bounds == time_windows(stream[0].data.t, 3)
     M = C.metric_matrix(res["matrix"], "test_ap")
     assert M.shape == (3, 3) and bool(torch.isfinite(M).all())
-    entries = stream[0].shared.entries
+    entries = stream[0].entries
     assert sorted(entries) == [0, 1, 2]
     tgn = eng.model["tgn"]
     # window 0 starts from an empty memory, window 2 from the nodes seen in windows 0 and 1

@@ -107,7 +107,7 @@ class HypernetworkPlugin(Plugin):
         self.targets: dict[int, Tensor] = {}  # h*_j of learnt, not unlearnt tasks
         self.unlearned: list[int] = []
         self.names: list[str] = []
-        self.opt: torch.optim.Optimizer | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
         self._opt_for: int | None = None
         self._override: ParameterOverride | None = None
         self._strategy: Any = None
@@ -122,7 +122,7 @@ class HypernetworkPlugin(Plugin):
                 "embeddings": {int(k): v.detach().clone() for k, v in self.embeddings.items()},
                 "targets": dict(self.targets), "unlearned": list(self.unlearned),
                 "names": list(self.names), "opt_for": self._opt_for,
-                "opt": self.opt.state_dict() if self.opt is not None else None}
+                "opt": self.optimizer.state_dict() if self.optimizer is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.names = list(state["names"])
@@ -144,7 +144,7 @@ class HypernetworkPlugin(Plugin):
         if opt_for is not None:
             self._make_opt(opt_for)
             if opt_state is not None:
-                self.opt.load_state_dict(opt_state)
+                self.optimizer.load_state_dict(opt_state)
         self._pending_opt = (None, None)
 
     # --- generation ----------------------------------------------------------------------------
@@ -193,7 +193,7 @@ class HypernetworkPlugin(Plugin):
         return (int(s.experience_index), int(s.epoch), int(s.iteration) * 2 + s.is_training)
 
     def _make_opt(self, label: int) -> None:
-        self.opt = torch.optim.Adam([*self.hnet.parameters(), self._embedding(label)], lr=self.lr)
+        self.optimizer = torch.optim.Adam([*self.hnet.parameters(), self._embedding(label)], lr=self.lr)
         self._opt_for = label
 
     def regulariser(self, exclude: int | None = None) -> Tensor | None:
@@ -223,7 +223,6 @@ class HypernetworkPlugin(Plugin):
     def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         self._install(strategy)
         self._cache = None
-        self.opt.zero_grad(set_to_none=True)
 
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
         if getattr(strategy.experience, "unlearn_request", None) is not None:
@@ -234,8 +233,7 @@ class HypernetworkPlugin(Plugin):
             self.last_penalty = float(reg.detach())
 
     def after_update(self, strategy: Any, **kwargs: Any) -> None:
-        self.opt.step()
-        self._cache = None
+        self._cache = None  # the engine stepped the hypernetwork (self.optimizer)
 
     def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
         self._cache = None

@@ -77,7 +77,7 @@ class SupermaskPlugin(Plugin):
         self.masks: dict[int, dict[str, Tensor]] = {}  # finished tasks' masks
         self.frozen: dict[str, Tensor] = {}  # weights owned by finished tasks
         self.current: int | None = None
-        self.opt: torch.optim.Optimizer | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
         self._override: ParameterOverride | None = None
         self._strategy: Any = None
         self._snapshot: dict[str, Tensor] = {}
@@ -88,7 +88,7 @@ class SupermaskPlugin(Plugin):
         return {"names": self.names, "scores": {k: v.detach().clone() for k, v in self.scores.items()},
                 "masks": {int(t): dict(m) for t, m in self.masks.items()},
                 "frozen": dict(self.frozen), "current": self.current,
-                "opt": self.opt.state_dict() if self.opt is not None else None}
+                "opt": self.optimizer.state_dict() if self.optimizer is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.names = list(state["names"])
@@ -96,11 +96,11 @@ class SupermaskPlugin(Plugin):
         self.masks = {int(t): dict(m) for t, m in state["masks"].items()}
         self.frozen = dict(state["frozen"])
         self.current = state["current"]
-        self.opt = None
+        self.optimizer = None
         if self.scores:
-            self.opt = torch.optim.Adam(list(self.scores.values()), lr=self.score_lr)
+            self.optimizer = torch.optim.Adam(list(self.scores.values()), lr=self.score_lr)
             if state["opt"] is not None:
-                self.opt.load_state_dict(state["opt"])
+                self.optimizer.load_state_dict(state["opt"])
 
     # --- the masked weights --------------------------------------------------------------------
     def _install(self, strategy: Any) -> None:
@@ -137,7 +137,7 @@ class SupermaskPlugin(Plugin):
             bound = 1.0 / math.sqrt(p[0].numel())
             self.scores[n] = (torch.rand(p.shape, generator=g) * 2 - 1).mul_(bound) \
                 .requires_grad_(True)
-        self.opt = torch.optim.Adam(list(self.scores.values()), lr=self.score_lr)
+        self.optimizer = torch.optim.Adam(list(self.scores.values()), lr=self.score_lr)
 
     # --- hooks ---------------------------------------------------------------------------------
     def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
@@ -156,14 +156,8 @@ class SupermaskPlugin(Plugin):
     def before_eval(self, strategy: Any, **kwargs: Any) -> None:
         self._install(strategy)
 
-    def before_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
-        self._install(strategy)
-        if self.opt is not None:
-            self.opt.zero_grad(set_to_none=True)
-
     def after_update(self, strategy: Any, **kwargs: Any) -> None:
-        if self.opt is not None:
-            self.opt.step()
+        # the engine has stepped the weights and the scores (self.optimizer)
         params = dict(strategy.model.named_parameters())
         with torch.no_grad():  # exclusive: weights of finished tasks, unmasked ones after task 0
             for n, owned in self.frozen.items():

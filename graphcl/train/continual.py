@@ -41,6 +41,14 @@ __all__ = ["NodeExperience", "node_class_stream", "EventWindowExperience",
            "with_unlearning", "build_stream"]
 
 
+def _group_table(groups: Sequence[Sequence[int]], num_classes: int) -> Tensor:
+    r"""``table[c]`` = the index of the group holding class ``c`` (``-1``: none)."""
+    table = torch.full((num_classes,), -1, dtype=torch.long)
+    for i, g in enumerate(groups):  # one step per experience
+        table[torch.tensor(list(g), dtype=torch.long)] = i
+    return table
+
+
 def _tasks_seen(strategy: Any) -> int:
     r"""The highest task label among the experiences trained so far (the stream position
     when the experiences carry no labels)."""
@@ -88,9 +96,7 @@ class NodeExperience:
         self.scenario = scenario
         self.nodes = nodes
         num_classes = max(max(c for g in self.groups for c in g), int(y.max())) + 1
-        self._group_of = torch.full((num_classes,), -1, dtype=torch.long)
-        for i, g in enumerate(self.groups):  # one step per experience
-            self._group_of[torch.tensor(g)] = i
+        self._group_of = _group_table(self.groups, num_classes)
         self.num_train_examples = int(self.train_idx.numel())
 
     # --- the classes the outputs range over ---------------------------------------------------
@@ -179,9 +185,7 @@ def node_class_stream(data: Any, spec: StreamSpec | str) -> list[NodeExperience]
     masks = [data.train_mask, data.val_mask, data.test_mask]
     groups = class_groups(y, spec.tasks, labelled=masks[0] | masks[1] | masks[2])
     n = y.numel()
-    exp_of = torch.full((n,), -1, dtype=torch.long)
-    for i, g in enumerate(groups):  # one pass per experience, not per node
-        exp_of[torch.isin(y, torch.tensor(g))] = i
+    exp_of = _group_table(groups, max(max(c for g in groups for c in g), int(y.max())) + 1)[y]
     scenario = "class" if spec.kind == "class-incremental" else "task"
     stream = []
     for i in range(len(groups)):
@@ -298,16 +302,6 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
 
 
 # --- time windows of an event stream -----------------------------------------------------------
-class _WindowEntries:
-    r"""The memory state at the start of each window, shared by a stream's experiences: the
-    state the model held when the stream reached that window (window ``w``'s entry is window
-    ``w-1``'s entry with all of ``w-1``'s events absorbed by the model that finished
-    training ``w-1``)."""
-
-    def __init__(self) -> None:
-        self.entries: dict[int, dict[str, Any]] = {}
-
-
 def _absorb(tgn: Any, stream: Any, batch_size: int) -> None:
     r"""Writes a phase's events into the memory and neighbour store, in chronological batches,
     without scoring them."""
@@ -333,8 +327,11 @@ class EventWindowExperience(TemporalLinkTask):
 
     The window's events are split chronologically 70/15/15 into training, validation
     and test events. Every epoch starts from the window's entry memory
-    (:class:`_WindowEntries`: the memory carried over from the earlier windows) instead
-    of an empty one. ``evaluate(split)`` of any window, whatever the stream's position,
+    (the memory carried over from the earlier windows) instead
+    of an empty one. The entry memories are one dictionary ``entries`` (window index → state)
+    shared by the stream's experiences: window ``w``'s is window ``w-1``'s with all of
+    ``w-1``'s events absorbed by the model that finished training ``w-1``. ``evaluate(split)``
+    of any window, whatever the stream's position,
     restores that window's entry memory, absorbs its training (and, for ``test``, its
     validation) events with the current weights and scores the split's events against
     one random negative destination each (AP, AUC); the memory is put back afterwards.
@@ -343,18 +340,18 @@ class EventWindowExperience(TemporalLinkTask):
     """
 
     def __init__(self, data: Any, bounds: Sequence[tuple[int, int]], index: int,
-                 shared: _WindowEntries, *, cumulative: bool = False,
+                 entries: dict[int, dict[str, Any]], *, cumulative: bool = False,
                  batch_size: int = 200, eval_batch_size: int = 200, seed: int = 0) -> None:
         a, b = bounds[index]
         split = _window_split(data.src.numel(), a, b)
+        own_train = split.train_mask.clone()
         if cumulative:  # the training events of every window up to this one
             for a0, b0 in bounds[:index]:
                 split.train_mask |= _window_split(data.src.numel(), a0, b0).train_mask
         super().__init__(data, split, batch_size=batch_size, eval_batch_size=eval_batch_size,
                          seed=seed + 101 * index)
-        self.own_train = (EventStream(data, _window_split(data.src.numel(), a, b).train_mask)
-                          if cumulative else self.streams["train"])
-        self.bounds, self.task_label, self.shared = list(bounds), int(index), shared
+        self.own_train = EventStream(data, own_train) if cumulative else self.streams["train"]
+        self.bounds, self.task_label, self.entries = list(bounds), int(index), entries
         self.cumulative = cumulative
         self.dst_pool = torch.unique(self.own_train.dst)
         for name in ("train", "valid", "test"):
@@ -371,13 +368,13 @@ class EventWindowExperience(TemporalLinkTask):
         r"""The memory state at the start of window ``index`` (default: this one)."""
         index = self.task_label if index is None else int(index)
         tgn, scheme = self._parts(strategy)
-        if index in self.shared.entries:
-            return self.shared.entries[index]
-        known = [k for k in self.shared.entries if k < index]
+        if index in self.entries:
+            return self.entries[index]
+        known = [k for k in self.entries if k < index]
         with_state = memory_backup(tgn, scheme)
         if known:
             start = max(known)
-            memory_restore(tgn, scheme, self.shared.entries[start])
+            memory_restore(tgn, scheme, self.entries[start])
         else:
             start = 0
             tgn.reset_state()
@@ -391,7 +388,7 @@ class EventWindowExperience(TemporalLinkTask):
 
     def begin_experience(self, strategy: Any) -> None:
         # the model that finished the previous window carries its memory into this one
-        self.shared.entries[self.task_label] = self.entry(strategy)
+        self.entries[self.task_label] = self.entry(strategy)
 
     def on_epoch_start(self, strategy: Any) -> None:
         tgn, scheme = self._parts(strategy)
@@ -438,11 +435,13 @@ class EventWindowExperience(TemporalLinkTask):
                 + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out)))
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "entries": self.shared.entries}
+        return {**super().state_dict(), "entries": dict(self.entries)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self.shared.entries = {int(k): v for k, v in state["entries"].items()}
+        loaded = {int(k): v for k, v in state["entries"].items()}
+        self.entries.clear()  # the dictionary the stream's experiences share
+        self.entries.update(loaded)
 
     def __repr__(self) -> str:
         a, b = self.bounds[self.task_label]
@@ -475,6 +474,7 @@ def event_window_stream(data: Any, spec: StreamSpec | str, *, batch_size: int = 
     if not isinstance(spec.tasks, int):
         raise ValueError("a time-window stream takes a number of windows")
     bounds = time_windows(data.t, spec.tasks)
-    shared = _WindowEntries()
-    return [EventWindowExperience(data, bounds, i, shared, cumulative=spec.cumulative, batch_size=batch_size,
-                eval_batch_size=eval_batch_size, seed=seed) for i in range(len(bounds))]
+    entries: dict[int, dict[str, Any]] = {}
+    return [EventWindowExperience(data, bounds, i, entries, cumulative=spec.cumulative,
+                                  batch_size=batch_size, eval_batch_size=eval_batch_size,
+                                  seed=seed) for i in range(len(bounds))]

@@ -240,8 +240,13 @@ class Engine:
 
     def _trainable_plugins(self) -> list[Plugin]:
         r"""Stateful plugins that train parameters of their own (supermask scores, a
-        hypernetwork): their state is kept with the best epoch's model and restored with it."""
+        hypernetwork, ``trains_parameters = True``): the engine zeroes and steps their
+        ``optimizer`` with its own, and keeps their state with the best epoch's model."""
         return [p for p in self._stateful_plugins() if getattr(p, "trains_parameters", False)]
+
+    def _plugin_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [o for o in (getattr(p, "optimizer", None) for p in self._trainable_plugins())
+                if o is not None]
 
     def _plugin_states(self) -> list[dict[str, Any]]:
         return [{"plugin": type(p).__name__, "state": p.state_dict()}
@@ -586,6 +591,8 @@ class Engine:
             self.optimizer.zero_grad(set_to_none=True)
         else:
             self.model.zero_grad(set_to_none=True)
+        for opt in self._plugin_optimizers():
+            opt.zero_grad(set_to_none=True)
 
     def training_step(self, task: Task, batch: Any) -> None:
         r"""The default update: forward, loss, backward, optimiser step, with their hooks."""
@@ -612,8 +619,9 @@ class Engine:
 
     def update(self, task: Task | None = None, batch: Any = None, step=None) -> None:
         r"""Gradient clipping, ``before_update``, the optimiser step (or ``step()``, the
-        parameter change of a method without optimiser: a closed-form update, a dampening),
-        the task's ``after_update`` and the ``after_update`` hook."""
+        parameter change of a method without optimiser: a closed-form update, a dampening)
+        and that of every plugin that trains parameters of its own, the task's
+        ``after_update`` and the ``after_update`` hook."""
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self._call("before_update")
@@ -621,6 +629,8 @@ class Engine:
             step()
         elif self.optimizer is not None:
             self.optimizer.step()
+        for opt in self._plugin_optimizers():  # parameters a plugin trains (supermask scores)
+            opt.step()
         self.iteration += 1
         task = task if task is not None else self.experience
         if task is not None and hasattr(task, "after_update"):

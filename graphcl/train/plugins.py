@@ -56,6 +56,9 @@ class Plugin:
 
     A stateful plugin (e.g. EWC's importance weights, a replay buffer) overrides
     :meth:`state_dict` and :meth:`load_state_dict` so that it is checkpointed with the run.
+    A plugin that trains parameters of its own (supermask scores, a hypernetwork) sets
+    ``trains_parameters = True`` and holds their optimiser as ``optimizer``: the engine zeroes
+    and steps it with the model's, and keeps the plugin's state with the best epoch.
     """
 
     def state_dict(self) -> dict[str, Any]:
