@@ -85,14 +85,18 @@ def _fmt(vals, scale=100.0, digits=1):
     return f"{mean * scale:.{digits}f} ± {sd * scale:.{digits}f}"
 
 
+def _results(folder: Path, names):
+    r"""``(name, results dict)`` of each ``<name>.json`` present in ``folder``."""
+    for name in names:
+        f = folder / f"{name}.json"
+        if f.is_file():
+            yield name, json.loads(f.read_text())
+
+
 def unlearn_table(folder: Path, files=None) -> str:
     rows = ["| strategy | task 0 before (%) | after unlearning | final | relapse | retained "
             "drop | retained AA (%) | seeds |", "|---|---|---|---|---|---|---|---|"]
-    for s in files or UNLEARN:
-        f = folder / f"{s}.json"
-        if not f.is_file():
-            continue
-        r = json.loads(f.read_text())
+    for s, r in _results(folder, files or UNLEARN):
         M = r["metrics"]
         if "relapse" not in M:  # the retrain reference never learnt task 0
             rows.append(f"| {s} | never learnt | — | — | — | — | {_fmt(M['avg_acc']['values'])}"
@@ -110,11 +114,7 @@ def table(folder: Path, files=None) -> str:
         return unlearn_table(folder, files)
     rows = ["| strategy | average (%) | AF (%) ↓ | BWT (%) | FWT (%) | seeds |",
             "|---|---|---|---|---|---|"]
-    for s in files or {**STRATEGIES, **TASK_ONLY, **WINDOWS}:
-        f = folder / f"{s}.json"
-        if not f.is_file():
-            continue
-        r = json.loads(f.read_text())
+    for s, r in _results(folder, files or {**STRATEGIES, **TASK_ONLY, **WINDOWS}):
         M = r["metrics"]
         avg = next(k for k in M if k.startswith("avg_"))
         fwt = "—" if "class-incremental" in r["stream"] else _fmt(M["fwt"]["values"])
@@ -132,11 +132,7 @@ def matrices(folder: Path, files=None) -> list[Path]:
     from graphcl.evaluate.plot import metric_matrix_svg
 
     out = []
-    for s in files or {**STRATEGIES, **TASK_ONLY, **UNLEARN}:
-        f = folder / f"{s}.json"
-        if not f.is_file():
-            continue
-        r = json.loads(f.read_text())
+    for s, r in _results(folder, files or {**STRATEGIES, **TASK_ONLY, **UNLEARN}):
         mats = [metric_matrix(v["matrix"], v["key"]) for v in r["streams"].values()]
         mean = torch.stack(mats).mean(0) * 100
         what = next(iter(r["streams"].values()))["key"].split("_", 1)[1].upper()
@@ -155,11 +151,9 @@ def curves(folder: Path, files=None) -> Path | None:
     from graphcl.evaluate.plot import line_chart_svg
 
     series, errors, what = {}, {}, "metric"
-    for s in files or {**STRATEGIES, **TASK_ONLY, **WINDOWS}:
-        f = folder / f"{s}.json"
-        if not f.is_file() or folder.name.endswith("-unlearn"):
-            continue
-        r = json.loads(f.read_text())
+    names = [] if folder.name.endswith("-unlearn") else files or {**STRATEGIES, **TASK_ONLY,
+                                                                   **WINDOWS}
+    for s, r in _results(folder, names):
         what = next(iter(r["streams"].values()))["key"].split("_", 1)[1].upper()
         seen = torch.stack([torch.stack([m[i, : i + 1].mean() for i in range(m.size(0))])
                             for m in (metric_matrix(v["matrix"], v["key"])
@@ -194,7 +188,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE.parent))
     if args.table:
         print(table(folder, args.files))
-        for path in [*matrices(folder, args.files), curves(folder, args.files)]:
+        # the learning curves always show every strategy of the folder (not a --files subset)
+        for path in [*matrices(folder, args.files), curves(folder)]:
             if path is not None:
                 print(f"wrote {path}", file=sys.stderr)
         return 0
