@@ -141,21 +141,23 @@ def continual_metrics(matrix: Sequence[Sequence[dict[str, float]]], key: str,
     forgetting) and :func:`unlearning_metrics` are added."""
     R = metric_matrix(matrix, key)
     name = key.split("_", 1)[-1]
+    learn, forgotten, extra = list(range(R.size(0))), None, {}
     if unlearning is not None:
         row, forgotten = unlearning
-        learn = [i for i in range(R.size(0)) if i != row]
-        sub = R[learn][:, learn]
-        keep = [i for i, j in enumerate(learn) if j != forgotten]
-        b = None if initial is None else [float(initial[j][key]) for j in learn]
-        out = {f"avg_{name}": float(sub[-1, keep].mean()),
-               "forgetting": average_forgetting(sub[keep][:, keep]) if len(keep) > 1 else 0.0,
-               "bwt": backward_transfer(sub[keep][:, keep]) if len(keep) > 1 else 0.0}
-        if b is not None:
-            out["fwt"] = forward_transfer(sub, b)
-        out.update(unlearning_metrics(R, row, forgotten, learn, name))
-        for j, v in enumerate(R[-1].tolist()):
-            out[f"final_exp{j}_{name}"] = v
-        return out
+        learn = [i for i in learn if i != row]
+        extra = unlearning_metrics(R, row, forgotten, learn, name)
+    sub = R[learn][:, learn]
+    keep = [i for i, j in enumerate(learn) if j != forgotten]
+    kept = sub[keep][:, keep]
+    out: dict[str, Any] = {f"avg_{name}": float(sub[-1, keep].mean()),
+                           "forgetting": average_forgetting(kept),
+                           "bwt": backward_transfer(kept)}
+    if initial is not None:
+        out["fwt"] = forward_transfer(sub, [float(initial[j][key]) for j in learn])
+    out.update(extra)
+    for j, v in enumerate(R[-1].tolist()):
+        out[f"final_exp{j}_{name}"] = v
+    return out
     out: dict[str, Any] = {f"avg_{name}": average_accuracy(R),
                            "forgetting": average_forgetting(R),
                            "bwt": backward_transfer(R)}

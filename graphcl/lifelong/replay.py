@@ -163,8 +163,9 @@ class ReplayPlugin(Plugin):
         label = getattr(request, "task_label", None)
         if label is None or len(self.buffer) == 0:
             return
-        drop = torch.tensor([getattr(strategy.stream[e], "task_label", None) == label
-                             for e in self.buffer.experiences.tolist()], dtype=torch.bool)
+        labels = torch.tensor([-1 if getattr(e, "task_label", None) is None else
+                               int(e.task_label) for e in strategy.stream])  # per experience
+        drop = labels[self.buffer.experiences] == int(label)
         self.buffer.items = self.buffer.items[~drop]
         self.buffer.experiences = self.buffer.experiences[~drop]
 
