@@ -276,6 +276,12 @@ class TGN(nn.Module):
         r"""Cuts the memory from the graph (no BPTT across batches)."""
         self.memory.detach()
 
+    def transient_state_names(self) -> set[str]:
+        r"""Buffers reset at every epoch start: memory, message store, neighbour store."""
+        return {f"{prefix}.{name}" for prefix, module in
+                (("memory", self.memory), ("neighbors", self.neighbors))
+                for name, _ in module.named_buffers(recurse=False)}
+
     def state_backup(self) -> dict[str, dict[str, Tensor]]:
         r"""A copy of memory, pending messages and neighbour store."""
         return {"memory": self.memory.state_backup(),

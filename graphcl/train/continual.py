@@ -31,6 +31,7 @@ from graphcl.evaluate import metrics as M
 from graphcl.train.temporal import (
     EventStream,
     TemporalLinkTask,
+    absorb_stream,
     evaluate_stream,
     memory_backup,
     memory_restore,
@@ -302,14 +303,6 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
 
 
 # --- time windows of an event stream -----------------------------------------------------------
-def _absorb(tgn: Any, stream: Any, batch_size: int) -> None:
-    r"""Writes a phase's events into the memory and neighbour store, in chronological batches,
-    without scoring them."""
-    with torch.no_grad():
-        for _, src, dst, t, msg, e_id in stream.batches(batch_size):
-            tgn.update_state(src, dst, t, msg, e_id=e_id)
-
-
 def _window_split(num_events: int, a: int, b: int) -> Any:
     from graphcl.data.temporal import TemporalSplit
 
@@ -381,7 +374,7 @@ class EventWindowExperience(TemporalLinkTask):
             if scheme is not None:
                 scheme.reset_state()
         for k in range(start, index):
-            _absorb(tgn, self._windows(k), self.eval_batch_size)
+            absorb_stream(tgn, self._windows(k), self.eval_batch_size)
         state = memory_backup(tgn, scheme)
         memory_restore(tgn, scheme, with_state)
         return state
@@ -405,9 +398,9 @@ class EventWindowExperience(TemporalLinkTask):
         keep = memory_backup(tgn, scheme)
         try:
             memory_restore(tgn, scheme, self.entry(strategy))
-            _absorb(tgn, self.own_train, self.eval_batch_size)
+            absorb_stream(tgn, self.own_train, self.eval_batch_size)
             if split == "test":
-                _absorb(tgn, self.streams["valid"], self.eval_batch_size)
+                absorb_stream(tgn, self.streams["valid"], self.eval_batch_size)
             neg = self.val_neg if split == "valid" else self.test_neg
             out = evaluate_stream(tgn, self.streams[split], neg, self.eval_batch_size,
                                   scheme)

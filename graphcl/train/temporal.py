@@ -42,7 +42,8 @@ from graphcl.models.tgn import TGN
 from graphcl.train.pres import PRES
 
 __all__ = ["TemporalLinkTask", "EventStream", "inter_event_time_scale", "destination_sampler",
-           "phase_negatives", "evaluate_stream", "memory_backup", "memory_restore"]
+           "phase_negatives", "evaluate_stream", "memory_backup", "memory_restore",
+           "absorb_stream"]
 
 def inter_event_time_scale(src: Tensor, dst: Tensor, t: Tensor) -> float:
     r"""Standard deviation of the time between consecutive events of the same node (the
@@ -139,6 +140,14 @@ def evaluate_stream(model: TGN, stream: EventStream, negatives: TemporalNegative
     return out
 
 
+@torch.no_grad()
+def absorb_stream(model: Any, stream: EventStream, batch_size: int) -> None:
+    r"""Writes a phase's events into a memory model's state, in chronological batches,
+    without scoring them."""
+    for _, src, dst, t, msg, e_id in stream.batches(batch_size):
+        model.update_state(src, dst, t, msg, e_id=e_id)
+
+
 def _max_negatives(data: Any) -> int:
     r"""The most distinct negatives every event can have: the destinations less the positives
     that share an event's (source, time)."""
@@ -180,11 +189,16 @@ class TemporalLinkTask:
             :func:`~graphcl.data.negative.fixed_eval_negatives`). (default: ``"hist_rnd"``)
         mrr_seed (int, optional): their seed (the new-node test uses ``mrr_seed + 1``).
             (default: ``7``)
+        ind_replay (bool, optional): score the new-node test as NAT's released code does:
+            from a reset state that replays *every* event before the test period (the new
+            nodes' training-period events included) instead of from the end-of-validation
+            state. (default: ``False``)
     """
 
     def __init__(self, data: Any, split: TemporalSplit, *, batch_size: int = 200,
                  eval_batch_size: int = 200, seed: int = 0, max_train_events: int | None = None,
-                 mrr_num_neg: int = 0, mrr_strategy: str = "hist_rnd", mrr_seed: int = 7) -> None:
+                 mrr_num_neg: int = 0, mrr_strategy: str = "hist_rnd", mrr_seed: int = 7,
+                 ind_replay: bool = False) -> None:
         if batch_size < 1 or eval_batch_size < 1:
             raise ValueError(f"batch sizes must be >= 1, got {batch_size}, {eval_batch_size}")
         self.streams = {
@@ -195,6 +209,12 @@ class TemporalLinkTask:
             "ind_test": EventStream(data, split.new_node_test_mask),
         }
         self.data, self.seed = data, int(seed)
+        self.ind_replay = bool(ind_replay)
+        if self.ind_replay:
+            first_test = split.test_mask.nonzero()
+            history = torch.zeros_like(split.test_mask)
+            history[: int(first_test[0]) if first_test.numel() else history.numel()] = True
+            self.streams["history"] = EventStream(data, history)
         ind_test = self.streams["ind_test"]
         negs = phase_negatives(data, self.streams["train"], ind_test, seed)
         self.train_neg, self.val_neg = negs["train"], negs["valid"]
@@ -218,7 +238,7 @@ class TemporalLinkTask:
     @staticmethod
     def _parts(strategy: Any) -> tuple[TGN, PRES | None]:
         model = strategy.model
-        return model["tgn"], model["pres"] if "pres" in model else None
+        return next(iter(model.values())), model["pres"] if "pres" in model else None
 
     def on_epoch_start(self, strategy: Any) -> None:
         tgn, scheme = self._parts(strategy)
@@ -263,6 +283,11 @@ class TemporalLinkTask:
         # New-node evaluation: validation restarts from the training memory, test from the
         # end-of-validation memory (TGN's backups); the main split's end state is kept.
         memory_restore(tgn, scheme, start)
+        if split == "test" and self.ind_replay:
+            tgn.reset_state()
+            if scheme is not None:
+                scheme.reset_state()
+            absorb_stream(tgn, self.streams["history"], bs)
         ind_out = evaluate_stream(tgn, self.streams[ind], ind_neg, bs, scheme,
                                   self.mrr_negatives.get(ind))
         memory_restore(tgn, scheme, end if split == "valid" else start)
@@ -289,11 +314,11 @@ class TemporalLinkTask:
         r"""Memory, pending messages, neighbour store and PRES statistics: reset at every
         epoch start (:meth:`on_epoch_start`), so per-epoch checkpoints need not hold them."""
         tgn, scheme = self._parts(strategy)
-        parts = {"tgn.memory": tgn.memory, "tgn.neighbors": tgn.neighbors}
+        key = next(iter(strategy.model.keys()))
+        names = {f"{key}.{name}" for name in tgn.transient_state_names()}
         if scheme is not None:
-            parts["pres.gmm"] = scheme.gmm
-        return {f"{prefix}.{name}" for prefix, module in parts.items()
-                for name, _ in module.named_buffers(recurse=False)}
+            names |= {f"pres.gmm.{name}" for name, _ in scheme.gmm.named_buffers(recurse=False)}
+        return names
 
     def state_dict(self) -> dict[str, Any]:
         return {"train_neg": self.train_neg.state_dict()}
