@@ -73,7 +73,7 @@ class NATMethod(Method):
                   replace_prob=cfg["replace_prob"], seed=seed,
                   time_encoding=cfg["time_encoding"], time_scale=scale)
         model = torch.nn.ModuleDict({"nat": nat})
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], fused=True)
         task = TemporalLinkTask(data, split, batch_size=int(cfg["batch_size"]),
                                 eval_batch_size=int(cfg["eval_batch_size"]), seed=seed,
                                 max_train_events=cfg["max_train_events"],

@@ -95,12 +95,18 @@ class NeighborhoodCache(nn.Module):
         c2 = torch.randint(0, _PRIME, (len(widths),), generator=gen)
         self.register_buffer("hash_a", c1)
         self.register_buffer("hash_b", c2)
+        # every node's slot in every hop, precomputed (keys are node ids)
+        self.register_buffer("slot_table", self._hash(torch.arange(num_nodes).unsqueeze(0),
+                                                      torch.arange(len(widths)).unsqueeze(1)),
+                             persistent=False)
+        self.register_buffer("slot_cols", self.slot_table.t() + offsets, persistent=False)
         n, s = self.num_nodes, self.num_slots
         self.register_buffer("key", torch.empty(n, s, dtype=torch.long))
         self.register_buffer("eid", torch.empty(n, s, dtype=torch.long))
         self.register_buffer("time", torch.empty(n, s, dtype=torch.float64))
         self.register_buffer("value", torch.empty(n, s, self.dim))
         self.register_buffer("writes", torch.zeros((), dtype=torch.long))
+        self.register_buffer("draw_seed", torch.tensor(self.seed))  # state: with the checkpoint
         self.reset_state()
 
     STATE = ("key", "eid", "time", "value", "writes")
@@ -125,11 +131,21 @@ class NeighborhoodCache(nn.Module):
         r"""Memory held by the caches, in bytes (fixed by ``num_nodes`` and the sizes)."""
         return sum(getattr(self, k).nbytes for k in self.STATE)
 
-    def slot(self, key: Tensor, hop: int | Tensor) -> Tensor:
-        r"""The slot (within its hop) of ``key`` in hop ``hop`` (broadcasting)."""
-        hop = torch.as_tensor(hop, device=key.device)
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        hops = torch.arange(self.num_hops + 1, device=self.key.device).unsqueeze(1)
+        nodes = torch.arange(self.num_nodes, device=self.key.device).unsqueeze(0)
+        self.slot_table.copy_(self._hash(nodes, hops))  # the loaded hash constants'
+        self.slot_cols.copy_(self.slot_table.t() + self.offsets)
+
+    def _hash(self, key: Tensor, hop: Tensor) -> Tensor:
         h = (self.hash_a[hop] * (key % _PRIME) + self.hash_b[hop]) % _PRIME
         return h % self.hop_size[hop]
+
+    def slot(self, key: Tensor, hop: int | Tensor) -> Tensor:
+        r"""The slot (within its hop) of node ``key`` in hop ``hop`` (broadcasting)."""
+        hop = torch.as_tensor(hop, device=key.device)
+        return self.slot_table[hop, key]
 
     def _check_nodes(self, name: str, nodes: Tensor) -> None:
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):
@@ -141,7 +157,8 @@ class NeighborhoodCache(nn.Module):
         r"""The entries of ``nodes`` [R] over all hops: ``[R, S]`` tensors, slot ``j`` of hop
         :attr:`slot_hop` ``[j]`` (one gather per field)."""
         self._check_nodes("read", nodes)
-        return CacheRead(self.key[nodes], self.eid[nodes], self.time[nodes], self.value[nodes])
+        return CacheRead(*(getattr(self, k).index_select(0, nodes)
+                           for k in ("key", "eid", "time", "value")))
 
     @torch.no_grad()
     def write(self, nodes: Tensor, hop: Tensor, key: Tensor, eid: Tensor, time: Tensor,
@@ -156,7 +173,7 @@ class NeighborhoodCache(nn.Module):
         current = self.key.view(-1)[target]
         clash = (current >= 0) & (current != key)
         gen = torch.Generator(device=nodes.device).manual_seed(
-            self.seed * 1_000_003 + int(self.writes))
+            int(self.draw_seed) * 1_000_003 + int(self.writes))
         self.writes += 1
         draw = torch.rand(target.numel(), generator=gen, device=nodes.device)
         ok = (key >= 0) & (~clash | (draw < self.replace_prob))
