@@ -227,3 +227,4 @@ def test_nat_learns_on_real_collegemsg(data_root, monkeypatch, tmp_path, one_thr
                                             "mrr_num_neg": 0, "eval_batch_size": 500})
     out = run_seed(m, data, cfg, 0, progress=False)["metrics"]
     assert out["test_ap"] > 0.7 and out["test_ind_ap"] > 0.6  # chance is 0.5
+    assert out["test_ind_replay_ap"] > 0.6 and out["test_ind_replay_ap"] != out["test_ind_ap"]

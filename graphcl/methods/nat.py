@@ -4,8 +4,9 @@ r"""NAT: temporal link prediction with hashed neighbourhood caches (Luo & Li, Lo
 as ``graphcl run tgn`` (:class:`~graphcl.train.temporal.TemporalLinkTask`: chronological
 70/15/15 split with 10 % new nodes, state reset every epoch, early stopping on validation AP,
 test from the best epoch's end-of-validation state), so the two are compared on identical
-events and negatives. ``ind_replay`` (default on) scores the new-node (inductive) test as the
-released code does, from a reset state that replays every event before the test period.
+events and negatives. With ``ind_replay`` (default on) the new-node (inductive) test is also
+scored as the released code does (``test_ind_replay_ap``), from a reset state that replays every
+event before the test period.
 Config: ``models/nat.yaml`` (the released code's parser defaults and README settings).
 """
 
@@ -30,8 +31,8 @@ class NATMethod(Method):
     kinds = ("temporal",)
     defaults = {
         "n_degree": [32, 16], "self_dim": 72, "ngh_dim": 4, "pos_dim": 16, "time_dim": 1,
-        "join_dim": 64, "pooling": "sum", "heads": 2, "dropout": 0.1, "replace_prob": 0.9,
-        "time_encoding": "relative", "time_scale": None,
+        "join_dim": 16, "pooling": "sum", "heads": 2, "dropout": 0.1, "replace_prob": 0.9,
+        "time_encoding": "absolute", "time_scale": None,
         "lr": 1e-4, "batch_size": 100, "eval_batch_size": 200, "epochs": 50, "patience": 3,
         "mrr_num_neg": 100, "mrr_strategy": "hist_rnd", "mrr_seed": 7, "val_ratio": 0.15,
         "test_ratio": 0.15, "new_node_ratio": 0.1, "split_seed": 2020, "ind_replay": True,

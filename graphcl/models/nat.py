@@ -69,14 +69,14 @@ class NAT(nn.Module):
         pos_dim (int, optional): Width of the hop-code embedding. (default: ``16``)
         time_dim (int, optional): Width of the time encoding. (default: ``1``)
         join_dim (int, optional): Width of the pooled joint feature (the released code ties it
-            to the node-feature width, 1 on SNAP data). (default: ``64``)
+            to the node-feature width, 1 on SNAP data). (default: ``16``)
         pooling (str, optional): ``"sum"`` or ``"attention"``. (default: ``"sum"``)
         heads (int, optional): Attention heads. (default: ``2``)
         dropout (float, optional): Dropout on the joint feature. (default: ``0.1``)
         replace_prob (float, optional): :math:`\alpha` of the caches. (default: ``0.9``)
         seed (int, optional): Seed of the caches' hash and draws. (default: ``0``)
         time_encoding (str, optional): ``"absolute"`` or ``"relative"``.
-            (default: ``"relative"``)
+            (default: ``"absolute"``)
         time_scale (float, optional): Divides elapsed times (``"relative"``). (default: ``1``)
     """
 
@@ -84,8 +84,8 @@ class NAT(nn.Module):
         self, num_nodes: int, edge_features: Tensor | None = None,
         node_features: Tensor | None = None, *, self_dim: int = 72, ngh_dim: int = 4,
         sizes: tuple[int, ...] | list[int] = (32, 16), pos_dim: int = 16, time_dim: int = 1,
-        join_dim: int = 64, pooling: str = "sum", heads: int = 2, dropout: float = 0.1,
-        replace_prob: float = 0.9, seed: int = 0, time_encoding: str = "relative",
+        join_dim: int = 16, pooling: str = "sum", heads: int = 2, dropout: float = 0.1,
+        replace_prob: float = 0.9, seed: int = 0, time_encoding: str = "absolute",
         time_scale: float = 1.0,
     ) -> None:
         super().__init__()
@@ -130,6 +130,8 @@ class NAT(nn.Module):
         n = self.num_nodes
         self.register_buffer("hop_bits", 1 << torch.arange(self.cache.num_hops + 1),
                              persistent=False)
+        # per slot: the bits of the hops below its own
+        self.register_buffer("lower_hops", (1 << self.cache.slot_hop) - 1, persistent=False)
         self.register_buffer("self_rep", torch.zeros(n, self.self_dim))
         self.register_buffer("rec_partner", torch.full((n,), -1, dtype=torch.long))
         self.register_buffer("rec_eid", torch.full((n,), -1, dtype=torch.long))
@@ -184,8 +186,9 @@ class NAT(nn.Module):
 
     # ----------------------------------------------------------------- the forward pass
     def _time(self, tau: Tensor, t_query: Tensor) -> Tensor:
-        if self.time_encoding == "absolute":
-            return self.time_enc(tau.float())
+        if self.time_encoding == "absolute":  # in float64: Unix times need 1 s resolution
+            enc = self.time_enc
+            return torch.cos(tau.unsqueeze(-1) * enc.weight.double() + enc.bias.double()).float()
         return self.time_enc(((t_query.to(torch.float64) - tau) / self.time_scale).float())
 
     def _gru_input(self, other: Tensor, eid: Tensor, enc: Tensor) -> Tensor:
@@ -256,7 +259,7 @@ class NAT(nn.Module):
         of the left node; bit ``j + 3``: of the right node) and 0 elsewhere; ``canon`` marks
         those occurrences."""
         r = key.size(0)
-        low = (1 << self.cache.slot_hop) - 1  # the hops below each slot's
+        low = self.lower_hops
         cols = self.cache.slot_cols.index_select(0, key.clamp(min=0).view(-1)).view(r, -1)
         self_bits = self._membership(key, cols, key)
         kl, kr = key.index_select(0, left), key.index_select(0, right)
