@@ -436,6 +436,27 @@ def test_time_window_stream_carries_the_memory():
     assert all(torch.equal(before["memory"][k], after["memory"][k]) for k in before["memory"])
 
 
+def test_nat_trains_on_time_windows_with_replay():
+    # the window stream and event replay reach NAT through the same temporal task
+    from graphcl.data.synthetic import temporal_sbm_stream
+    from graphcl.methods import get_method
+
+    data = temporal_sbm_stream(60, 900, 3, seed=1)
+    m = get_method("nat")
+    cfg = m.configure({}, (), {"epochs": 1, "batch_size": 50, "n_degree": [8, 4],
+                               "mrr_num_neg": 0})
+    seed_everything(0)
+    setup = m.build(data, cfg, 0)
+    stream = build_stream(setup.task, "time-window:3")
+    eng = Engine(setup.model, setup.optimizer, plugins=[ReplayPlugin(mem_size=60)], seed=3,
+                 progress=False, **setup.engine)
+    res = eng.fit_stream(stream, initial=True)
+    M = C.metric_matrix(res["matrix"], "test_ap")
+    assert M.shape == (3, 3) and bool(torch.isfinite(M).all()) and float(M[-1].mean()) > 0.5
+    assert eng.plugins[0].last_memory_loss > 0
+    assert sorted(stream[0].entries) == [0, 1, 2]
+
+
 def test_time_window_replay_and_resume(tmp_path):
     _, _, ref = window_run([ReplayPlugin(mem_size=100, batch_size_mem=25)])
     ckpt = tmp_path / "w.ckpt"

@@ -166,5 +166,14 @@ def test_a_users_csv_runs_through_methods(tmp_path, capsys):
     assert main(["run", "tgn", "--dataset", f"edgelist:{p}", "--no-progress", "--out", str(out),
                  "--set", "epochs=1", "memory_dim=8", "time_dim=4", "embedding_dim=8"]) == 0
     assert json.loads(out.read_text())["metrics"]["test_ap"]["mean"] > 0.5
+    # NAT with its defaults, on the CSV and on the same events as a SNAP temporal file
+    snap = tmp_path / "mine.txt"
+    snap.write_text("".join(f"{s} {d} {int(t)}\n" for s, d, t in zip(
+        ev.src.tolist(), ev.dst.tolist(), ev.t.tolist(), strict=True)))
+    for spec in (f"edgelist:{p}", f"snap-temporal:{snap}"):
+        out = tmp_path / "nat.json"
+        assert main(["run", "nat", "--dataset", spec, "--no-progress", "--out", str(out),
+                     "--set", "epochs=1", "mrr_num_neg=5"]) == 0
+        assert json.loads(out.read_text())["metrics"]["test_ap"]["mean"] > 0.5
     assert main(["run", "gae", "--dataset", f"edgelist:{p}?time=false", "--no-progress",
                  "--set", "epochs=2"]) == 0
