@@ -169,8 +169,8 @@ class NeighborhoodCache(nn.Module):
         self._check_nodes("write", nodes)
         if nodes.numel() == 0:
             return nodes.new_zeros(0, dtype=torch.bool)
-        target = nodes * self.num_slots + self.offsets[hop] + self.slot(key, hop)
-        current = self.key.view(-1)[target]
+        target = nodes * self.num_slots + self.slot_cols[key.clamp(min=0), hop]
+        current = self.key.view(-1).index_select(0, target)
         clash = (current >= 0) & (current != key)
         gen = torch.Generator(device=nodes.device).manual_seed(
             int(self.draw_seed) * 1_000_003 + int(self.writes))
@@ -178,12 +178,13 @@ class NeighborhoodCache(nn.Module):
         draw = torch.rand(target.numel(), generator=gen, device=nodes.device)
         ok = (key >= 0) & (~clash | (draw < self.replace_prob))
         idx = ok.nonzero().view(-1)
-        idx = idx[last_occurrence(target[idx])]
-        t = target[idx]
-        self.key.view(-1)[t] = key[idx]
-        self.eid.view(-1)[t] = eid[idx]
-        self.time.view(-1)[t] = time[idx].to(self.time.dtype)
-        self.value.view(-1, self.dim)[t] = value[idx].to(self.value.dtype)
+        idx = idx.index_select(0, last_occurrence(target.index_select(0, idx)))
+        t = target.index_select(0, idx)
+        self.key.view(-1).index_copy_(0, t, key.index_select(0, idx))
+        self.eid.view(-1).index_copy_(0, t, eid.index_select(0, idx))
+        self.time.view(-1).index_copy_(0, t, time.index_select(0, idx).to(self.time.dtype))
+        self.value.view(-1, self.dim).index_copy_(0, t, value.index_select(0, idx).to(
+            self.value.dtype))
         return ok
 
     @torch.no_grad()
@@ -207,40 +208,41 @@ class NeighborhoodCache(nn.Module):
         b = src.numel()
         if b == 0:
             return
-        me = torch.cat([src, dst])  # side u of every (event, side), then the partner v
-        other = torch.cat([dst, src])
-        e2, t2 = torch.cat([eid, eid]), torch.cat([t, t]).to(torch.float64)
-        key = torch.cat([read_src.key, read_dst.key])
-        val = torch.cat([read_src.value, read_dst.value]).detach()
-        rows = torch.arange(2 * b, device=src.device)
-        # Interleave the sides so that each node's writes stay in event order.
-        order = torch.stack([rows[:b], rows[b:]], 1).view(-1)
-        nodes, hops, keys, eids, times, vals = [], [], [], [], [], []
+        # Interleaved (event 0 src, event 0 dst, event 1 src, ...): each node's writes stay in
+        # event order, and row r's partner is row r ^ 1.
+        me = torch.stack([src, dst], 1).view(-1)
+        other = torch.stack([dst, src], 1).view(-1)
+        e2, t2 = eid.repeat_interleave(2), t.to(torch.float64).repeat_interleave(2)
+        s = self.num_slots
 
-        def add(n, h, k, e, tt, v):
-            nodes.append(n), hops.append(h), keys.append(k), eids.append(e)
-            times.append(tt), vals.append(v)
+        def rows(a: Tensor, b_: Tensor) -> Tensor:
+            return torch.stack([a, b_], 1).view(2 * b, *a.shape[1:])
 
-        zero = torch.zeros_like(order)
-        add(me[order], zero, me[order], e2[order], t2[order], val[order, 0])
+        key = rows(read_src.key, read_dst.key)
+        val = rows(read_src.value, read_dst.value).detach()
+        nodes, hops, keys, eids, times, vals = [me], [torch.zeros_like(me)], [me], [e2], [t2], \
+            [val[:, 0]]
         if self.num_hops >= 1:
-            col = self.offsets[1] + self.slot(other, 1)
+            col = self.slot_cols.index_select(0, other)[:, 1]
             held = key.gather(1, col.unsqueeze(1)).squeeze(1) == other
-            v1 = val[rows, col] * held.unsqueeze(1).to(val.dtype)
-            add(me[order], zero + 1, other[order], e2[order], t2[order], v1[order])
+            flat = torch.arange(2 * b, device=src.device) * s + col
+            v1 = val.view(-1, self.dim).index_select(0, flat) * held.unsqueeze(1)
+            nodes.append(me), hops.append(torch.ones_like(me)), keys.append(other)
+            eids.append(e2), times.append(t2), vals.append(v1)
         if self.num_hops >= 2:
             lo, hi = int(self.offsets[1]), int(self.offsets[1]) + self.sizes[0]
-            # The partner's hop-1 entries: rows of `other` are rows b.. / ..b of the reads.
-            partner = torch.cat([rows[b:], rows[:b]])[order]
-            pk = key[partner, lo:hi]
-            pe = torch.cat([read_src.eid, read_dst.eid])[partner, lo:hi]
-            pt = torch.cat([read_src.time, read_dst.time])[partner, lo:hi]
-            pv = val[partner, lo:hi]
-            n2 = me[order].unsqueeze(1).expand_as(pk)
-            add(n2.reshape(-1), torch.full_like(n2.reshape(-1), 2), pk.reshape(-1),
-                pe.reshape(-1), pt.reshape(-1), pv.reshape(-1, self.dim))
-        # One scatter per call; the hop-2 writes of an event follow its hop-0/1 writes in a
-        # different hop, so the order between hops never matters.
+            # the partner's hop-1 entries (the row pair swapped)
+            pk = key.view(b, 2, s).flip(1).reshape(2 * b, s)[:, lo:hi]
+            sel = (pk >= 0).view(-1).nonzero().view(-1)
+            row = torch.div(sel, hi - lo, rounding_mode="floor")
+            flat = ((row ^ 1) * s + lo + sel % (hi - lo))  # in the unswapped reads
+            pe = rows(read_src.eid, read_dst.eid).view(-1).index_select(0, flat)
+            pt = rows(read_src.time, read_dst.time).view(-1).index_select(0, flat)
+            pv = val.view(-1, self.dim).index_select(0, flat)
+            nodes.append(me.index_select(0, row)), hops.append(torch.full_like(row, 2))
+            keys.append(pk.reshape(-1).index_select(0, sel)), eids.append(pe), times.append(pt)
+            vals.append(pv)
+        # One scatter per call; the hops write different slots, so their order never matters.
         self.write(torch.cat(nodes), torch.cat(hops), torch.cat(keys), torch.cat(eids),
                    torch.cat(times), torch.cat(vals))
 
