@@ -173,7 +173,7 @@ def test_a_users_csv_runs_through_methods(tmp_path, capsys):
     for spec in (f"edgelist:{p}", f"snap-temporal:{snap}"):
         out = tmp_path / "nat.json"
         assert main(["run", "nat", "--dataset", spec, "--no-progress", "--out", str(out),
-                     "--set", "epochs=1", "mrr_num_neg=5"]) == 0
+                     "--set", "epochs=3", "lr=0.001", "mrr_num_neg=5"]) == 0
         assert json.loads(out.read_text())["metrics"]["test_ap"]["mean"] > 0.5
     assert main(["run", "gae", "--dataset", f"edgelist:{p}?time=false", "--no-progress",
                  "--set", "epochs=2"]) == 0
