@@ -17,10 +17,9 @@ from typing import Any
 
 import torch
 
-from graphcl.data.temporal import chronological_split
 from graphcl.methods import ConfigError, Method, Setup, register
 from graphcl.models.nat import NAT
-from graphcl.train.temporal import EventStream, TemporalLinkTask, inter_event_time_scale
+from graphcl.train.temporal import link_protocol
 
 
 @register
@@ -60,12 +59,7 @@ class NATMethod(Method):
     def build(self, dataset: Any, cfg: dict[str, Any], seed: int, *,
               out_dir: Path | None = None) -> Setup:
         data = dataset
-        if getattr(data, "msg", None) is None or data.msg.dim() != 2:
-            data.msg = torch.zeros(data.src.numel(), 0)
-        split = chronological_split(data, cfg["val_ratio"], cfg["test_ratio"],
-                                    new_node_ratio=cfg["new_node_ratio"], seed=cfg["split_seed"])
-        train = EventStream(data, split.train_mask, cfg["max_train_events"])
-        scale = cfg["time_scale"] or inter_event_time_scale(train.src, train.dst, train.t)
+        task, scale, engine = link_protocol(data, cfg, seed, ind_replay=bool(cfg["ind_replay"]))
         x = getattr(data, "x", None)
         nat = NAT(int(data.num_nodes), data.msg, x if isinstance(x, torch.Tensor) else None,
                   self_dim=cfg["self_dim"], ngh_dim=cfg["ngh_dim"], sizes=cfg["n_degree"],
@@ -75,14 +69,6 @@ class NATMethod(Method):
                   time_encoding=cfg["time_encoding"], time_scale=scale)
         model = torch.nn.ModuleDict({"nat": nat})
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], fused=True)
-        task = TemporalLinkTask(data, split, batch_size=int(cfg["batch_size"]),
-                                eval_batch_size=int(cfg["eval_batch_size"]), seed=seed,
-                                max_train_events=cfg["max_train_events"],
-                                mrr_num_neg=int(cfg["mrr_num_neg"]),
-                                mrr_strategy=cfg["mrr_strategy"], mrr_seed=int(cfg["mrr_seed"]),
-                                ind_replay=bool(cfg["ind_replay"]))
-        engine = {"max_epochs": int(cfg["epochs"]), "patience": int(cfg["patience"]),
-                  "monitor": "valid_ap", "eval_splits": ("valid",), "final_splits": ("test",)}
         return Setup(model, optimizer, task, engine, stats=_state_size)
 
 

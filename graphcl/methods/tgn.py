@@ -16,11 +16,10 @@ from typing import Any
 
 import torch
 
-from graphcl.data.temporal import chronological_split
 from graphcl.methods import ConfigError, Method, Setup, register
 from graphcl.models.tgn import TGN
 from graphcl.train.pres import PRES
-from graphcl.train.temporal import EventStream, TemporalLinkTask, inter_event_time_scale
+from graphcl.train.temporal import link_protocol
 
 MODEL_KEYS = ("memory_dim", "time_dim", "embedding_dim", "num_neighbors", "heads", "dropout",
               "message", "time_init", "embedding", "aggregator", "updater", "query_time",
@@ -72,13 +71,8 @@ class _Temporal(Method):
     def build(self, dataset: Any, cfg: dict[str, Any], seed: int, *,
               out_dir: Path | None = None) -> Setup:
         data = dataset
-        if getattr(data, "msg", None) is None or data.msg.dim() != 2:
-            data.msg = torch.zeros(data.src.numel(), 0)
+        task, scale, engine = link_protocol(data, cfg, seed)
         num_nodes = int(data.num_nodes)
-        split = chronological_split(data, cfg["val_ratio"], cfg["test_ratio"],
-                                    new_node_ratio=cfg["new_node_ratio"], seed=cfg["split_seed"])
-        train = EventStream(data, split.train_mask, cfg["max_train_events"])
-        scale = cfg["time_scale"] or inter_event_time_scale(train.src, train.dst, train.t)
         kwargs = {k: cfg[k] for k in MODEL_KEYS if cfg.get(k) is not None}
         parts: dict[str, torch.nn.Module] = {
             "tgn": TGN.from_preset(cfg["preset"], num_nodes, data.msg.size(1), time_scale=scale,
@@ -88,13 +82,6 @@ class _Temporal(Method):
         model = torch.nn.ModuleDict(parts)
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=cfg["lr"], fused=True)
-        task = TemporalLinkTask(data, split, batch_size=int(cfg["batch_size"]),
-                                eval_batch_size=int(cfg["eval_batch_size"]), seed=seed,
-                                max_train_events=cfg["max_train_events"],
-                                mrr_num_neg=int(cfg["mrr_num_neg"]),
-                                mrr_strategy=cfg["mrr_strategy"], mrr_seed=int(cfg["mrr_seed"]))
-        engine = {"max_epochs": int(cfg["epochs"]), "patience": int(cfg["patience"]),
-                  "monitor": "valid_ap", "eval_splits": ("valid",), "final_splits": ("test",)}
         return Setup(model, optimizer, task, engine, stats=_learnt_gamma)
 
 

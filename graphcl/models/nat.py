@@ -328,6 +328,19 @@ class NAT(nn.Module):
         z = (att.unsqueeze(-1) * proj).sum(1).mean(1)
         return self.dropout(z)
 
+    def _queried(self, nodes: Tensor, times: Tensor,
+                 ) -> tuple[Tensor, Tensor, CacheRead, tuple[Tensor, Tensor, Tensor]]:
+        r"""Steps 1-2 for the query rows ``nodes`` at ``times``: each distinct node is
+        refreshed once, at the earliest time it is queried (never later than any event it is
+        scored for). Returns each row's index among the distinct nodes, their self
+        representations, their read and their refreshed entries (:meth:`refreshed`)."""
+        uniq, inv = torch.unique(nodes, return_inverse=True)
+        t_first = torch.full((uniq.numel(),), float("inf"), dtype=torch.float64,
+                             device=nodes.device)
+        t_first.scatter_reduce_(0, inv, times.to(torch.float64), "amin")
+        rd, *entries = self.refreshed(uniq, t_first)
+        return inv, self.updated_self(uniq, t_first), rd, tuple(entries)
+
     def forward(self, src: Tensor, dst: Tensor, t: Tensor, neg_dst: Tensor | None = None, *,
                 msg: Tensor | None = None, memory_hook=None,
                 ) -> tuple[Tensor, Tensor | None, NATContext]:
@@ -343,14 +356,7 @@ class NAT(nn.Module):
         times = torch.cat([t, t, t.repeat_interleave(q)])
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):
             raise ValueError(f"NAT: node ids must be in [0, {self.num_nodes})")
-        # Each node is refreshed once per batch, at the earliest time it is queried (never
-        # later than any event it is scored for).
-        uniq, inv = torch.unique(nodes, return_inverse=True)
-        t_first = torch.full((uniq.numel(),), float("inf"), dtype=torch.float64,
-                             device=nodes.device)
-        t_first.scatter_reduce_(0, inv, times.to(torch.float64), "amin")
-        s_hat = self.updated_self(uniq, t_first)
-        rd, *entries = self.refreshed(uniq, t_first)
+        inv, s_hat, rd, entries = self._queried(nodes, times)
         # Pairs: (src_i, dst_i) for all i, then (src_i, neg_ij); scored in one pass.
         left = torch.cat([inv[:b], inv[:b].repeat_interleave(q)])
         right = inv[b:]
@@ -380,11 +386,7 @@ class NAT(nn.Module):
                 raise ValueError("NAT.update_state: e_id is required with edge features")
             e_id = torch.zeros_like(src)
         if ctx is None:
-            uniq, inv = torch.unique(torch.cat([src, dst]), return_inverse=True)
-            t_first = torch.full((uniq.numel(),), float("inf"), dtype=torch.float64,
-                                 device=src.device)
-            t_first.scatter_reduce_(0, inv, torch.cat([t, t]).to(torch.float64), "amin")
-            s_hat, rd = self.updated_self(uniq, t_first), self.refreshed(uniq, t_first)[0]
+            inv, s_hat, rd, _ = self._queried(torch.cat([src, dst]), torch.cat([t, t]))
             ctx = NATContext(_rows(rd, inv[:b]), _rows(rd, inv[b:]), s_hat[inv[:b]],
                              s_hat[inv[b:]])
         # Interleave (src_i, dst_i) so the latest event of each node is its last occurrence.

@@ -95,11 +95,8 @@ class NeighborhoodCache(nn.Module):
         c2 = torch.randint(0, _PRIME, (len(widths),), generator=gen)
         self.register_buffer("hash_a", c1)
         self.register_buffer("hash_b", c2)
-        # every node's slot in every hop, precomputed (keys are node ids)
-        self.register_buffer("slot_table", self._hash(torch.arange(num_nodes).unsqueeze(0),
-                                                      torch.arange(len(widths)).unsqueeze(1)),
-                             persistent=False)
-        self.register_buffer("slot_cols", self.slot_table.t() + offsets, persistent=False)
+        # every node's column in every hop, precomputed (keys are node ids)
+        self.register_buffer("slot_cols", self._slot_columns(), persistent=False)
         n, s = self.num_nodes, self.num_slots
         self.register_buffer("key", torch.empty(n, s, dtype=torch.long))
         self.register_buffer("eid", torch.empty(n, s, dtype=torch.long))
@@ -133,19 +130,19 @@ class NeighborhoodCache(nn.Module):
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
-        hops = torch.arange(self.num_hops + 1, device=self.key.device).unsqueeze(1)
-        nodes = torch.arange(self.num_nodes, device=self.key.device).unsqueeze(0)
-        self.slot_table.copy_(self._hash(nodes, hops))  # the loaded hash constants'
-        self.slot_cols.copy_(self.slot_table.t() + self.offsets)
+        self.slot_cols.copy_(self._slot_columns())  # the loaded hash constants'
 
-    def _hash(self, key: Tensor, hop: Tensor) -> Tensor:
+    def _slot_columns(self) -> Tensor:
+        r"""``[num_nodes, hops]``: the column of every node's slot in every hop."""
+        hop = torch.arange(self.num_hops + 1, device=self.hash_a.device)
+        key = torch.arange(self.num_nodes, device=self.hash_a.device).unsqueeze(1)
         h = (self.hash_a[hop] * (key % _PRIME) + self.hash_b[hop]) % _PRIME
-        return h % self.hop_size[hop]
+        return h % self.hop_size[hop] + self.offsets[hop]
 
     def slot(self, key: Tensor, hop: int | Tensor) -> Tensor:
         r"""The slot (within its hop) of node ``key`` in hop ``hop`` (broadcasting)."""
         hop = torch.as_tensor(hop, device=key.device)
-        return self.slot_table[hop, key]
+        return self.slot_cols[key, hop] - self.offsets[hop]
 
     def _check_nodes(self, name: str, nodes: Tensor) -> None:
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphcl.data.negative import TemporalNegativeSampler, fixed_eval_negatives
-from graphcl.data.temporal import TemporalSplit
+from graphcl.data.temporal import TemporalSplit, chronological_split
 from graphcl.evaluate.metrics import mrr as mrr_metric
 from graphcl.evaluate.metrics import per_batch_ap_auc
 from graphcl.models.tgn import TGN
@@ -43,7 +43,7 @@ from graphcl.train.pres import PRES
 
 __all__ = ["TemporalLinkTask", "EventStream", "inter_event_time_scale", "destination_sampler",
            "phase_negatives", "evaluate_stream", "memory_backup", "memory_restore",
-           "absorb_stream"]
+           "absorb_stream", "link_protocol"]
 
 def inter_event_time_scale(src: Tensor, dst: Tensor, t: Tensor) -> float:
     r"""Standard deviation of the time between consecutive events of the same node (the
@@ -146,6 +146,32 @@ def absorb_stream(model: Any, stream: EventStream, batch_size: int) -> None:
     without scoring them."""
     for _, src, dst, t, msg, e_id in stream.batches(batch_size):
         model.update_state(src, dst, t, msg, e_id=e_id)
+
+
+def link_protocol(data: Any, cfg: dict[str, Any], seed: int,
+                  **task_kwargs: Any) -> tuple[TemporalLinkTask, float, dict[str, Any]]:
+    r"""TGN's protocol for a memory model, from a temporal method's config (keys
+    ``val_ratio``, ``test_ratio``, ``new_node_ratio``, ``split_seed``, ``batch_size``,
+    ``eval_batch_size``, ``max_train_events``, ``mrr_num_neg``, ``mrr_strategy``, ``mrr_seed``,
+    ``time_scale``, ``epochs``, ``patience``): the task on the chronological split, the time
+    scale (``time_scale``, else :func:`inter_event_time_scale` of its training events) and the
+    engine's settings (early stopping on validation AP, test at the end). ``data`` without a
+    2-D ``msg`` gets zero-width edge features. ``task_kwargs`` go to the task."""
+    if getattr(data, "msg", None) is None or data.msg.dim() != 2:
+        data.msg = torch.zeros(data.src.numel(), 0)
+    split = chronological_split(data, cfg["val_ratio"], cfg["test_ratio"],
+                                new_node_ratio=cfg["new_node_ratio"], seed=cfg["split_seed"])
+    task = TemporalLinkTask(data, split, batch_size=int(cfg["batch_size"]),
+                            eval_batch_size=int(cfg["eval_batch_size"]), seed=seed,
+                            max_train_events=cfg["max_train_events"],
+                            mrr_num_neg=int(cfg["mrr_num_neg"]),
+                            mrr_strategy=cfg["mrr_strategy"], mrr_seed=int(cfg["mrr_seed"]),
+                            **task_kwargs)
+    train = task.streams["train"]
+    scale = cfg["time_scale"] or inter_event_time_scale(train.src, train.dst, train.t)
+    engine = {"max_epochs": int(cfg["epochs"]), "patience": int(cfg["patience"]),
+              "monitor": "valid_ap", "eval_splits": ("valid",), "final_splits": ("test",)}
+    return task, scale, engine
 
 
 def _max_negatives(data: Any) -> int:
