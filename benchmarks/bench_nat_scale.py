@@ -1,5 +1,5 @@
 r"""NAT throughput and memory as the event count grows: CollegeMsg, JODIE Wikipedia, and random
-streams of 0.25M and 1M events over 100,000 nodes.
+streams of 0.25M, 1M and 3M events over 100,000 nodes.
 
 Each size trains one pass (batch 100, the zoo's NAT defaults, one random negative per event)
 over its events in a fresh process, and reports training events/s, the temporal state's size
@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-SIZES = [("collegemsg", None), ("wikipedia-nofeat", None), ("random", 250_000), ("random", 1_000_000)]
+SIZES = [("collegemsg", None), ("wikipedia-nofeat", None), ("random", 250_000), ("random", 1_000_000),
+         ("random", 3_000_000)]
 
 
 def stream(name: str, events: int | None):

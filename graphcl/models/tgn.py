@@ -82,7 +82,8 @@ class TemporalAttentionEmbedding(nn.Module):
                 m.reset_parameters()
 
     def forward(self, mem: Tensor, pos_q: Tensor, t_q: Tensor, pos_n: Tensor, t_n: Tensor,
-                e_n: Tensor, mask: Tensor, h_q: Tensor | None = None) -> Tensor:
+                e_n: Tensor, mask: Tensor, h_q: Tensor | None = None,
+                alt_mem: Tensor | None = None, use_alt: Tensor | None = None) -> Tensor:
         r"""Embeddings ``[Q, out]`` of the queries.
 
         Args:
@@ -95,6 +96,10 @@ class TemporalAttentionEmbedding(nn.Module):
             mask (Tensor): Valid neighbour slots ``[Q, k]``; rows without any attend to nothing.
             h_q (Tensor, optional): The queries' own states ``[Q, d]`` when they differ from
                 ``mem[pos_q]`` (a per-query correction). (default: :obj:`None`)
+            alt_mem (Tensor, optional): Other states of the involved nodes ``[M, d]``, read
+                for the neighbour slots where ``use_alt`` ``[Q, k]`` holds (SEMBA's balanced
+                propagation: across a negative edge a neighbour's friend and enemy memories
+                swap roles). (default: :obj:`None`)
         """
         q_len, k = mask.shape
         heads, dh = self.heads, self.out_channels // self.heads
@@ -107,7 +112,10 @@ class TemporalAttentionEmbedding(nn.Module):
         if self.lin_kv_edge is not None:
             edge_valid = edge_valid + self.lin_kv_edge(e_n[mask].to(mem.dtype))
         edge = edge_valid.new_zeros(q_len, k, self.out_channels).index_put((mask,), edge_valid)
-        kv = self.lin_kv(mem)[pos_n].view(q_len, k, 2, heads, dh)
+        kv = self.lin_kv(mem)[pos_n]
+        if alt_mem is not None and use_alt is not None:
+            kv = torch.where(use_alt.unsqueeze(-1), self.lin_kv(alt_mem)[pos_n], kv)
+        kv = kv.view(q_len, k, 2, heads, dh)
         kv = kv + edge.view(q_len, k, 1, heads, dh)
         key, val = kv[:, :, 0], kv[:, :, 1]
         score = torch.einsum("qhd,qkhd->qhk", q, key) / math.sqrt(dh)

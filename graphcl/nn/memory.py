@@ -208,7 +208,8 @@ class NodeMemory(nn.Module):
     def update_state(
         self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor | None = None, *,
         n_id: Tensor | None = None, memory: Tensor | None = None,
-        last_update: Tensor | None = None,
+        last_update: Tensor | None = None, partner: tuple[Tensor, Tensor] | None = None,
+        event_mask: Tensor | None = None,
     ) -> None:
         r"""Persists the updated memory of the batch's nodes and stores the batch's messages.
 
@@ -223,6 +224,13 @@ class NodeMemory(nn.Module):
                 ``dst``. (default: :obj:`None`, computed here)
             memory (Tensor, optional): ``forward(n_id)[0]``. (default: :obj:`None`)
             last_update (Tensor, optional): ``forward(n_id)[1]``. (default: :obj:`None`)
+            partner (tuple, optional): ``(p_src, p_dst)``, each ``[B, d]``: the partner state
+                in the message of each event's source and of its destination, instead of the
+                partner's own memory (SEMBA routes the partner's positive or negative memory by
+                the event's sign). (default: :obj:`None`)
+            event_mask (Tensor, optional): ``[B]`` bool; only these events leave messages.
+                Every node of the batch still persists its updated memory, which consumes its
+                pending messages. (default: :obj:`None`, all)
         """
         _check_events("NodeMemory.update_state", self.num_nodes, src, dst, t)
         b = src.numel()
@@ -260,26 +268,42 @@ class NodeMemory(nn.Module):
         # One entry per endpoint, interleaved so each node's entries stay chronological.
         nodes = torch.stack([src, dst], 1).view(-1)
         pos_self = torch.stack([pos_src_c, pos_dst_c], 1).view(-1)
-        pos_other = torch.stack([pos_dst_c, pos_src_c], 1).view(-1)
+        if partner is None:
+            others = memory[torch.stack([pos_dst_c, pos_src_c], 1).view(-1)]
+        else:
+            if partner[0].shape != (b, self.memory_dim) or partner[1].shape != (b, self.memory_dim):
+                raise ValueError(f"NodeMemory.update_state: partner states must be two "
+                                 f"[{b}, {self.memory_dim}] tensors")
+            others = torch.stack([partner[0].detach(), partner[1].detach()], 1).view(-1, self.memory_dim)
         times = t64.repeat_interleave(2)
         feats = msg.to(self.msg_feat.dtype).repeat_interleave(2, dim=0)
-        perm, uniq, counts, group = segment_layout(nodes)
 
         # Persist the updated memory of the batch's nodes (this consumes their old messages).
-        pos_uniq = torch.searchsorted(n_id, uniq)
-        self.memory[uniq] = memory[pos_uniq]
-        self.last_update[uniq] = last_update[pos_uniq]
+        batch_nodes = torch.unique(nodes)
+        pos_uniq = torch.searchsorted(n_id, batch_nodes)
+        self.memory[batch_nodes] = memory[pos_uniq]
+        self.last_update[batch_nodes] = last_update[pos_uniq]
+        if event_mask is not None:
+            if event_mask.shape != (b,) or event_mask.dtype != torch.bool:
+                raise ValueError(f"NodeMemory.update_state: event_mask must be a [{b}] bool tensor")
+            self.msg_count[batch_nodes] = 0
+            keep = event_mask.repeat_interleave(2)
+            nodes, pos_self, others = nodes[keep], pos_self[keep], others[keep]
+            times, feats = times[keep], feats[keep]
+            if nodes.numel() == 0:
+                return
+        perm, uniq, counts, group = segment_layout(nodes)
 
         self.msg_count[uniq] = counts
         last_of = perm[torch.cumsum(counts, 0) - 1]
         self.msg_time[uniq] = times[last_of]
         if self.aggregator == "last":
-            self.msg_other[uniq] = memory[pos_other[last_of]]
+            self.msg_other[uniq] = others[last_of]
             self.msg_feat[uniq] = feats[last_of]
         else:
             denom = counts.unsqueeze(1).to(memory.dtype)
             other = memory.new_zeros(uniq.numel(), self.memory_dim)
-            other.index_add_(0, group, memory[pos_other[perm]])
+            other.index_add_(0, group, others[perm])
             self.msg_other[uniq] = other / denom
             feat = memory.new_zeros(uniq.numel(), self.edge_dim)
             feat.index_add_(0, group, feats[perm])
