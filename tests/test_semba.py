@@ -191,7 +191,7 @@ def test_bitcoin_otc_sign_prediction(data_root):
     assert 0 < res["test_ind_auc"] < 1 and 0 < res["test_trans_auc"] < 1
 
 
-@pytest.mark.parametrize("model", ["semba", "tgn"])
+@pytest.mark.parametrize("model", ["semba", "tgn", "sgcn"])
 def test_runs_are_deterministic_and_the_baseline_shares_the_pipeline(model):
     from graphcl.runner import run_seed
 
@@ -202,3 +202,28 @@ def test_runs_are_deterministic_and_the_baseline_shares_the_pipeline(model):
     a = run_seed(m, data.clone(), cfg, 5, progress=False)["metrics"]
     b = run_seed(m, data.clone(), cfg, 5, progress=False)["metrics"]
     assert a == b and "test_f1_neg" in a
+
+
+def test_static_sgcn_baseline_reads_only_the_training_graph():
+    from graphcl.models.sgcn import StaticSignedGCN, spectral_features
+
+    # 0 -(+)-> 1, 1 -(-)-> 2, 2 -(+)-> 0 and again 0 -(-)-> 1: the pair (0, 1) cancels
+    src, dst = torch.tensor([0, 1, 2, 0]), torch.tensor([1, 2, 0, 1])
+    sign = torch.tensor([1, -1, 1, -1])
+    m = StaticSignedGCN(5, src, dst, sign, in_channels=2, hidden_channels=4, seed=0)
+    # both directions, coalesced: (0,1) is in both signed graphs
+    assert m.pos_edge_index.t().tolist() == [[0, 1], [0, 2], [1, 0], [2, 0]]
+    assert m.neg_edge_index.t().tolist() == [[0, 1], [1, 0], [1, 2], [2, 1]]
+    # isolated nodes (3, 4) have no spectral feature; the adjacency's +-1 entries are symmetric
+    assert m.x.shape == (5, 2) and m.x[3:].abs().sum() == 0
+    x = spectral_features(m.pos_edge_index, m.neg_edge_index, 5, 2, seed=0)
+    assert torch.equal(x, m.x)
+    z, ctx = m.embed(torch.tensor([0, 3]), torch.tensor([1.0, 1.0]))
+    m.update_state(torch.tensor([3]), torch.tensor([4]), torch.tensor([9.0]),
+                   torch.ones(1, 2))  # streamed events change nothing
+    z2, _ = m.embed(torch.tensor([0, 3]), torch.tensor([9.0, 9.0]))
+    assert ctx is None and torch.equal(z, z2) and z.shape == (2, 4)
+    with pytest.raises(ValueError, match="hidden_channels must be even"):
+        StaticSignedGCN(5, src, dst, sign, hidden_channels=3)
+    with pytest.raises(ConfigError, match="model must be 'semba', 'tgn' or 'sgcn'"):
+        get_method("semba").configure({}, (), {"model": "gcn"})

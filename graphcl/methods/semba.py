@@ -6,9 +6,11 @@ balance-theory messages, balanced propagation) with a :class:`~graphcl.models.se
 under :class:`~graphcl.train.signed.SignedTemporalTask`: chronological 70/15/15 split, a batch
 embedded from the state as of its start (leak-free), state reset every epoch, model selection
 on the validation metric, test from the best epoch's end-of-validation state, transductive and
-inductive test subsets. ``model=tgn`` trains the baseline on the same pipeline: our TGN with
-the sign and weight as its message features and the same state width (one memory of
-``2 * memory_dim``). Config: ``models/semba.yaml``.
+inductive test subsets. Baselines on the same pipeline, head and loss: ``model=tgn``, our TGN
+with the sign and weight as its message features and the same state width (one memory of
+``2 * memory_dim``); ``model=sgcn``, a static PyG ``SignedGCN`` over the training period's
+signed graph (:class:`~graphcl.models.sgcn.StaticSignedGCN`, ``embedding_dim`` wide,
+``sgcn_layers`` deep). Config: ``models/semba.yaml``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 from graphcl.methods import ConfigError, Method, Setup, register
 from graphcl.models.semba import SEMBA, SignedHead
+from graphcl.models.sgcn import StaticSignedGCN
 from graphcl.models.tgn import TGN
 from graphcl.train.signed import SIGNED_TASKS, SignedTemporalTask, prepare_signed, signed_monitor
 
@@ -27,7 +30,8 @@ from graphcl.train.signed import SIGNED_TASKS, SignedTemporalTask, prepare_signe
 @register
 class SEMBAMethod(Method):
     name = "semba"
-    description = "SEMBA: signed temporal networks (link, sign, signed_link, weight; model=tgn baseline)"
+    description = ("SEMBA: signed temporal networks (link, sign, signed_link, weight; "
+                   "model=tgn|sgcn baselines)")
     task = "signed temporal link prediction"
     kinds = ("temporal",)
     defaults = {
@@ -35,7 +39,7 @@ class SEMBAMethod(Method):
         "embedding_dim": 64, "num_neighbors": 20, "heads": 8, "dropout": 0.5, "balance": True,
         "propagation": True, "head": "mlp", "time_init": "tgat", "lr": 0.01,
         "batch_size": 1000, "eval_batch_size": 1000, "epochs": 20, "patience": 5,
-        "val_ratio": 0.15, "test_ratio": 0.15, "neutral": "drop",
+        "val_ratio": 0.15, "test_ratio": 0.15, "neutral": "drop", "sgcn_layers": 2,
     }
     quickstart = {"dataset": "synthetic:signed", "set": {"epochs": 3, "batch_size": 200},
                   "metric": "test_auc"}
@@ -47,8 +51,8 @@ class SEMBAMethod(Method):
         if cfg["task"] not in SIGNED_TASKS:
             raise ConfigError(f"method 'semba': task must be one of {list(SIGNED_TASKS)}, "
                               f"got {cfg['task']!r}")
-        if cfg["model"] not in ("semba", "tgn"):
-            raise ConfigError(f"method 'semba': model must be 'semba' or 'tgn', got "
+        if cfg["model"] not in ("semba", "tgn", "sgcn"):
+            raise ConfigError(f"method 'semba': model must be 'semba', 'tgn' or 'sgcn', got "
                               f"{cfg['model']!r}")
         if cfg["neutral"] not in ("drop", "error"):
             raise ConfigError(f"method 'semba': neutral must be 'drop' or 'error', got "
@@ -68,6 +72,12 @@ class SEMBAMethod(Method):
                 num_neighbors=cfg["num_neighbors"], heads=cfg["heads"], dropout=cfg["dropout"],
                 balance=bool(cfg["balance"]), propagation=bool(cfg["propagation"]),
                 time_init=cfg["time_init"])
+            width = state.out_channels
+        elif cfg["model"] == "sgcn":
+            tr = task.streams["train"]
+            state = StaticSignedGCN(n, tr.src, tr.dst, tr.sign, in_channels=cfg["embedding_dim"],
+                                    hidden_channels=cfg["embedding_dim"],
+                                    num_layers=int(cfg["sgcn_layers"]), seed=seed)
             width = state.out_channels
         else:
             emb = "attention" if cfg["propagation"] else "identity"
