@@ -16,15 +16,18 @@ class KillOnce(Plugin):
 
     done: set = set()
 
-    def __init__(self, tag: str = "", epoch: int = 1) -> None:
+    def __init__(self, tag: str = "", epoch: int = 1, iteration: int = 2,
+                 experience: int = 0) -> None:
         self.tag, self.epoch, self.seen = tag, epoch, 0
+        self.iteration, self.exp = iteration, experience
 
     def before_training_epoch(self, strategy, **kw):
         self.seen = 0
 
     def after_training_iteration(self, strategy, **kw):
         self.seen += 1
-        if strategy.epoch == self.epoch and self.seen == 2 and self.tag not in KillOnce.done:
+        if (strategy.epoch == self.epoch and self.seen == self.iteration
+                and strategy.experience_index == self.exp and self.tag not in KillOnce.done):
             KillOnce.done.add(self.tag)
             raise KeyboardInterrupt("simulated kill")
 
@@ -38,23 +41,30 @@ CASES = {
     "tgn": ("synthetic:temporal-sbm", SMALL_TEMPORAL),
     "pres": ("synthetic:temporal-sbm", {**SMALL_TEMPORAL, "pres.gamma": 0.5}),
     "gnn": ("synthetic:graphs", {"epochs": 3, "conv": "gin", "batch_size": 16}),
+    # greedy layer-wise: one step per epoch, killed inside the second layer's experience
+    "forwardgnn": ("synthetic:sbm", {"epochs": 4, "hidden": 8, "num_layers": 2},
+                   "epoch=2,iteration=1,experience=1"),
+    "forwardgnn-top2input": ("synthetic:sbm", {"epochs": 4, "hidden": 8,
+                                               "variant": "sf-top2input"}, ""),
 }
 
 
 @pytest.mark.parametrize("method", list(CASES))
 def test_kill_and_resume_is_exact(method, tmp_path):
-    spec, over = CASES[method]
-    plugin = f"test-kill-once:tag={method}"
+    spec, over, *where = CASES[method]
+    where = f",{where[0]}" if where and where[0] else ""
+    plugin = f"test-kill-once:tag={method}{where}"
+    name = method.split("-")[0]
     # the plugin is part of the run's identity: the reference run carries it too (a tag that
     # has fired already never fires again)
     KillOnce.done.add(f"{method}-ref")
-    ref = run_experiment(method, spec, overrides=over, progress=False,
-                         plugins=[f"test-kill-once:tag={method}-ref"])
+    ref = run_experiment(name, spec, overrides=over, progress=False,
+                         plugins=[f"test-kill-once:tag={method}-ref{where}"])
     out = tmp_path / "r.json"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(method, spec, overrides=over, progress=False, out=out, plugins=[plugin])
+        run_experiment(name, spec, overrides=over, progress=False, out=out, plugins=[plugin])
     assert (tmp_path / "r.json.seed0.state.pt").exists()
-    res = run_experiment(method, spec, overrides=over, progress=False, out=out, plugins=[plugin])
+    res = run_experiment(name, spec, overrides=over, progress=False, out=out, plugins=[plugin])
     assert res["metrics"] == ref["metrics"]
     assert res["curves"] == ref["curves"]
     assert not (tmp_path / "r.json.seed0.state.pt").exists()

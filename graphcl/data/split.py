@@ -42,6 +42,7 @@ __all__ = [
     "planetoid_ncnc_split",
     "ogb_link_split",
     "sample_train_negatives",
+    "kfold_node_split",
 ]
 
 
@@ -537,3 +538,32 @@ def sample_train_negatives(
     keys = _kth_missing(ranks, forbidden)
     return torch.stack([keys // n, keys % n])
 
+
+
+def kfold_node_split(num_nodes: int, index: int, *, num_folds: int = 5, seed: int = 101,
+                     val_fraction: float = 0.2) -> dict[str, Tensor]:
+    r"""ForwardGNN's node split (its ``DataSplit.generate_node_splits``): fold ``index`` of a
+    shuffled ``num_folds``-fold split of all nodes is the test set (scikit-learn's ``KFold``,
+    ``random_state=seed``); the rest is split by ``train_test_split(test_size=val_fraction,
+    random_state=127 * index)`` into train and validation: 64 / 16 / 20 for the defaults.
+
+    Returns:
+        dict: boolean masks ``{"train", "valid", "test"}`` of length :obj:`num_nodes`.
+    """
+    import numpy as np
+    from sklearn.model_selection import KFold, train_test_split
+
+    if not 0 <= int(index) < int(num_folds):
+        raise ValueError(f"kfold_node_split: index must be in [0, {num_folds}), got {index}")
+    if num_nodes < num_folds:
+        raise ValueError(f"kfold_node_split: {num_nodes} nodes cannot make {num_folds} folds")
+    _check_ratio("val_fraction", val_fraction, "kfold_node_split")
+    folds = KFold(n_splits=int(num_folds), shuffle=True, random_state=int(seed))
+    rest, test = list(folds.split(np.arange(num_nodes)))[int(index)]
+    train, valid = train_test_split(rest, test_size=val_fraction, random_state=127 * int(index))
+    masks = {}
+    for name, idx in (("train", train), ("valid", valid), ("test", test)):
+        m = torch.zeros(num_nodes, dtype=torch.bool)
+        m[torch.as_tensor(np.sort(idx))] = True
+        masks[name] = m
+    return masks

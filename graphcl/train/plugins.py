@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 TRAINING_HOOKS = (
     "before_training",
     "before_training_exp",
@@ -208,6 +210,68 @@ class Timer(Plugin):
 
         if strategy.is_training:
             strategy.stats.setdefault("eval_seconds", []).append(time.perf_counter() - self._e0)
+
+
+def tensor_nbytes(t: Any) -> int:
+    r"""Bytes held by a tensor: its elements, or a sparse tensor's values and indices."""
+    if t.layout == torch.sparse_csr:
+        return sum(x.numel() * x.element_size()
+                   for x in (t.values(), t.crow_indices(), t.col_indices()))
+    if t.is_sparse:
+        return sum(x.numel() * x.element_size() for x in (t._values(), t._indices()))
+    return t.numel() * t.element_size()
+
+
+class TrainingMemory(Plugin):
+    r"""Peak training memory of one update step, counted as the forward-learning literature
+    does (ForwardGNN, App. B): the activations saved for the backward pass (each storage once)
+    plus the parameters that train in the step, their gradients and their optimiser state.
+    A parameter trains in a step when it has a gradient after the backward pass, so a
+    layer-local step counts one layer and an end-to-end step all of them. The peak over the
+    run is written into ``strategy.stats["train_memory_mib"]`` (and its parts,
+    ``train_activation_mib`` and ``train_parameter_mib``, at that step)."""
+
+    def __init__(self) -> None:
+        self._hooks: Any = None
+        self._saved: dict[Any, int] = {}
+
+    def before_forward(self, strategy: Any, **kwargs: Any) -> None:
+        self._saved = {}
+
+        def pack(t: Any) -> Any:
+            if t.layout == torch.sparse_csr:
+                key = ("csr", t.values().untyped_storage().data_ptr())
+            elif t.is_sparse:
+                key = ("coo", t._values().untyped_storage().data_ptr())
+            else:
+                key = ("dense", t.untyped_storage().data_ptr())
+            self._saved[key] = tensor_nbytes(t)
+            return t
+
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)
+        self._hooks.__enter__()
+
+    def after_forward(self, strategy: Any, **kwargs: Any) -> None:
+        if self._hooks is not None:
+            self._hooks.__exit__(None, None, None)
+            self._hooks = None
+
+    def after_update(self, strategy: Any, **kwargs: Any) -> None:
+        opt = strategy.optimizer
+        params = 0
+        for p in strategy.model.parameters():
+            if p.grad is None:
+                continue
+            params += tensor_nbytes(p) + tensor_nbytes(p.grad)
+            if opt is not None:
+                params += sum(tensor_nbytes(v) for v in opt.state.get(p, {}).values()
+                              if torch.is_tensor(v))
+        acts = sum(self._saved.values())
+        total = (acts + params) / 2**20
+        if total > strategy.stats.get("train_memory_mib", 0.0):
+            strategy.stats["train_memory_mib"] = total
+            strategy.stats["train_activation_mib"] = acts / 2**20
+            strategy.stats["train_parameter_mib"] = params / 2**20
 
 
 class EpochLogger(Plugin):
