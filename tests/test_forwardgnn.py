@@ -231,3 +231,28 @@ def test_cora_ml_single_forward(data_root):
     res = run_seed(m, d, m.configure({}, (), {"epochs": 60, "patience": 10}), 0,
                    progress=False)["metrics"]
     assert res["test_acc"] > 0.8 and res["test_acc_l1"] > 0.7
+
+
+def test_defaults_run_on_a_user_npz_graph(tmp_path):
+    # an attributed graph in the CitationFull/gnn-benchmark .npz format that ships nowhere:
+    # 4 planted communities, binary bag-of-words features with a community-specific vocabulary
+    import numpy as np
+    import scipy.sparse as sp
+
+    from graphcl.runner import run_experiment
+
+    rng = np.random.default_rng(0)
+    n, c, f = 400, 4, 120
+    y = np.arange(n) % c
+    same = y[:, None] == y[None, :]
+    adj = sp.csr_matrix(np.triu(rng.random((n, n)) < np.where(same, 0.04, 0.004), 1))
+    words = rng.random((n, f)) < np.where(np.arange(f)[None, :] // (f // c) == y[:, None],
+                                          0.15, 0.03)
+    attr = sp.csr_matrix(words.astype(np.float32))
+    path = tmp_path / "graph.npz"
+    np.savez(path, adj_data=adj.data, adj_indices=adj.indices, adj_indptr=adj.indptr,
+             adj_shape=adj.shape, attr_data=attr.data, attr_indices=attr.indices,
+             attr_indptr=attr.indptr, attr_shape=attr.shape, labels=y)
+    res = run_experiment("forwardgnn", f"npz:{path}", overrides={"epochs": 100},
+                         progress=False)
+    assert res["metrics"]["test_acc"]["mean"] > 0.7
