@@ -116,8 +116,10 @@ class NodeInput:
         if normalize != "block":
             self.block_scale = [None] * len(self.blocks)
 
-    def linear(self, weight: Tensor) -> Tensor:
-        r""":math:`\mathrm{norm}(X) W^\top` for ``weight`` ``[out, dim]``."""
+    def linear(self, weight: Tensor, shared: dict | None = None) -> Tensor:
+        r""":math:`\mathrm{norm}(X) W^\top` for ``weight`` ``[out, dim]``. ``shared``: products
+        of sparse blocks already computed with this weight, by block identity (several inputs
+        that share a sparse block multiply it once, see :meth:`linear_many`)."""
         if weight.size(1) != self.dim:
             raise ValueError(f"NodeInput: weight expects {weight.size(1)} input columns, the "
                              f"input has {self.dim}")
@@ -127,10 +129,24 @@ class NodeInput:
                 continue
             wb = weight[:, a:a + w]
             a += w
-            part = _FixedSparseMatmul.apply(wb, b, bt) if bt is not None else b @ wb.t()
+            if bt is not None:
+                part = shared.get(id(b)) if shared is not None else None
+                if part is None:
+                    part = _FixedSparseMatmul.apply(wb, b, bt)
+                    if shared is not None:
+                        shared[id(b)] = part
+            else:
+                part = b @ wb.t()
             part = part * bs.unsqueeze(1) if bs is not None else part
             out = part if out is None else out + part
         return out * self.scale.unsqueeze(1) if self.scale is not None else out
+
+    @staticmethod
+    def linear_many(inputs: list[NodeInput], weight: Tensor) -> list[Tensor]:
+        r""":meth:`linear` of several inputs, each sparse block they share multiplied once
+        (forward-forward's negative copies differ only in their appended labels)."""
+        shared: dict = {}
+        return [x.linear(weight, shared) for x in inputs]
 
     def dense(self) -> Tensor:
         r"""The normalised input as one dense ``[N, dim]`` tensor."""
@@ -154,6 +170,27 @@ class NodeInput:
         return total
 
 
+class _Propagate(torch.autograd.Function):
+    r""":math:`A H` for a fixed sparse CSR ``A`` with its transpose given, so the backward
+    :math:`A^\top G` is a plain CSR product (torch's own backward through a CSR product
+    rebuilds the transpose every call)."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor, a: Tensor, at: Tensor) -> Tensor:
+        ctx.save_for_backward(at)
+        return torch.sparse.mm(a, h)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (at,) = ctx.saved_tensors
+        return torch.sparse.mm(at, grad), None, None
+
+
+def propagate(a: tuple[Tensor, Tensor], h: Tensor) -> Tensor:
+    r""":math:`A H` for ``a = (A, A^T)`` in CSR (see :class:`GraphOps`)."""
+    return _Propagate.apply(h, a[0], a[1]) if h.requires_grad else torch.sparse.mm(a[0], h)
+
+
 class GraphOps:
     r"""A graph's propagation operators, built once and cached: GCN's
     :math:`\hat D^{-1/2}(A + I)\hat D^{-1/2}` (existing self loops replaced, duplicates
@@ -172,12 +209,30 @@ class GraphOps:
         self.edge_index, self.num_nodes = edge_index.long(), int(num_nodes)
         self._gcn: Tensor | None = None
         self._mean: Tensor | None = None
+        self._gcn_pair: tuple[Tensor, Tensor] | None = None
+        self._mean_pair: tuple[Tensor, Tensor] | None = None
 
     def _csr(self, row: Tensor, col: Tensor, val: Tensor) -> Tensor:
         n = self.num_nodes
         coo = torch.sparse_coo_tensor(torch.stack([row, col]), val, (n, n),
                                       check_invariants=False).coalesce()
         return _to_csr(coo)
+
+    @property
+    def gcn_pair(self) -> tuple[Tensor, Tensor]:
+        r"""``(Â, Â^T)`` in CSR."""
+        if self._gcn_pair is None:
+            a = self.gcn
+            self._gcn_pair = (a, _to_csr(a.to_sparse_coo().t().coalesce()))
+        return self._gcn_pair
+
+    @property
+    def mean_pair(self) -> tuple[Tensor, Tensor]:
+        r"""``(A_{mean}, A_{mean}^T)`` in CSR."""
+        if self._mean_pair is None:
+            a = self.mean
+            self._mean_pair = (a, _to_csr(a.to_sparse_coo().t().coalesce()))
+        return self._mean_pair
 
     @property
     def gcn(self) -> Tensor:
@@ -239,14 +294,43 @@ class LocalConv(nn.Module):
         else:
             self.gat.reset_parameters()
 
+    def forward_many(self, inputs: list[NodeInput], graph: GraphOps) -> list[Tensor]:
+        r"""The layer on several inputs over one graph: shared sparse blocks are multiplied
+        once and the propagation runs once over the inputs side by side."""
+        if self.conv == "gat" or len(inputs) == 1:
+            return [self(x, graph) for x in inputs]
+        k = len(inputs)
+        if self.conv == "gcn":
+            proj = torch.cat(NodeInput.linear_many(inputs, self.lin.weight), 1)
+            outs = (propagate(graph.gcn_pair, proj) + self.bias.repeat(k)).chunk(k, 1)
+        else:
+            proj = torch.cat(NodeInput.linear_many(inputs, self.lin_l.weight), 1)
+            agg = (propagate(graph.mean_pair, proj) + self.lin_l.bias.repeat(k)).chunk(k, 1)
+            roots = NodeInput.linear_many(inputs, self.lin_r.weight)
+            outs = [a + r for a, r in zip(agg, roots, strict=True)]
+        return [F.relu(o) if self.act else o for o in outs]
+
+    def forward_graphs(self, x: NodeInput, graphs: list[GraphOps]) -> list[Tensor]:
+        r"""The layer on one input over several graphs (forward-forward's positive and
+        negative wirings): the projection is computed once."""
+        if self.conv == "gat" or len(graphs) == 1:
+            return [self(x, g) for g in graphs]
+        if self.conv == "gcn":
+            proj = x.linear(self.lin.weight)
+            outs = [propagate(g.gcn_pair, proj) + self.bias for g in graphs]
+        else:
+            proj, root = x.linear(self.lin_l.weight), x.linear(self.lin_r.weight)
+            outs = [propagate(g.mean_pair, proj) + self.lin_l.bias + root for g in graphs]
+        return [F.relu(o) if self.act else o for o in outs]
+
     def forward(self, x: NodeInput | Tensor, graph: GraphOps) -> Tensor:
         def lin(w: Tensor) -> Tensor:
             return x.linear(w) if isinstance(x, NodeInput) else x @ w.t()
 
         if self.conv == "gcn":
-            out = torch.sparse.mm(graph.gcn, lin(self.lin.weight)) + self.bias
+            out = propagate(graph.gcn_pair, lin(self.lin.weight)) + self.bias
         elif self.conv == "sage":
-            out = (torch.sparse.mm(graph.mean, lin(self.lin_l.weight)) + self.lin_l.bias
+            out = (propagate(graph.mean_pair, lin(self.lin_l.weight)) + self.lin_l.bias
                    + lin(self.lin_r.weight))
         else:
             dense = x.dense() if isinstance(x, NodeInput) else x

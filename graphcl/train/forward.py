@@ -184,7 +184,7 @@ class FFLabelProblem(_FFProblem):
     def __init__(self, x: Tensor, edge_index: Tensor, y: Tensor, masks: dict[str, Tensor],
                  num_classes: int, **kw: Any) -> None:
         super().__init__(y, masks, num_classes, **kw)
-        self.x = x.to_sparse() if not x.is_sparse else x
+        self.x = sparse_block(x.to_sparse() if not x.is_sparse else x)  # shared by every copy
         self.graph = GraphOps(edge_index, self.n)
 
     def _labels(self, rows: Tensor, classes: Tensor) -> Tensor:
@@ -202,13 +202,14 @@ class FFLabelProblem(_FFProblem):
 
         def step(layer: int, inputs: list[NodeInput]) -> list[NodeInput]:
             with torch.no_grad():
-                return [NodeInput(model.stack[layer](i, self.graph)) for i in inputs]
+                return [NodeInput(z) for z in model.stack[layer].forward_many(inputs,
+                                                                             self.graph)]
 
         return self.walk(model, "train", upto, start, step)
 
     def loss(self, model: ForwardGNN, layer: int) -> Tensor:
         inputs = self._train_inputs(model, layer)
-        zs = [model.stack[layer](i, self.graph) for i in inputs]
+        zs = model.stack[layer].forward_many(inputs, self.graph)
         return self.ff_loss(zs[0], zs[1:])
 
     def class_score(self, model: ForwardGNN, layer: int, split: str, c: int) -> Tensor:
@@ -266,9 +267,10 @@ class FFVirtualProblem(_FFProblem):
     def loss(self, model: ForwardGNN, layer: int) -> Tensor:
         inp = self._train_input(model, layer)
         t = self.train_idx
-        pos = model.stack[layer](inp, self._wired("pos", t, self.y[t]))
-        negs = [model.stack[layer](inp, self._negative_graph(model, k)) for k in range(self.k)]
-        return self.ff_loss(pos[:self.n], [z[:self.n] for z in negs])
+        graphs = [self._wired("pos", t, self.y[t])]
+        graphs += [self._negative_graph(model, k) for k in range(self.k)]
+        zs = model.stack[layer].forward_graphs(inp, graphs)
+        return self.ff_loss(zs[0][:self.n], [z[:self.n] for z in zs[1:]])
 
     def class_score(self, model: ForwardGNN, layer: int, split: str, c: int) -> Tensor:
         known, target = self.known(split), self.masks[split]
@@ -309,7 +311,7 @@ class LinkProblem(_Problem):
         self.pairs = pairs
 
     def score(self, z: Tensor, pairs: Tensor) -> Tensor:
-        prod = z[pairs[0]] * z[pairs[1]]
+        prod = z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])  # backward: index_add
         return prod.sum(-1) if self.kind == "ce" else (prod * prod).sum(-1) - self.theta
 
     def _state(self, model: ForwardGNN, split: str, upto: int) -> tuple[NodeInput, Tensor]:
@@ -409,7 +411,7 @@ class BPLinkTask:
     def _score(self, strategy: Any, split: str) -> tuple[Tensor, Tensor]:
         z = strategy.model.stack(self.input, self.graphs[split])
         pairs, label = self.pairs[split]
-        return (z[pairs[0]] * z[pairs[1]]).sum(-1), label
+        return (z.index_select(0, pairs[0]) * z.index_select(0, pairs[1])).sum(-1), label
 
     def training_loss(self, strategy: Any, batch: Any) -> Tensor:
         s, label = self._score(strategy, "train")
