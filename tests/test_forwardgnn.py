@@ -256,3 +256,13 @@ def test_defaults_run_on_a_user_npz_graph(tmp_path):
     res = run_experiment("forwardgnn", f"npz:{path}", overrides={"epochs": 100},
                          progress=False)
     assert res["metrics"]["test_acc"]["mean"] > 0.7
+
+
+def test_bp_gat_maps_to_any_class_count_with_averaged_heads():
+    # as PyG's GAT: the layer that maps to the output averages its heads (7 classes, 4 heads)
+    x, ei, _, _ = _toy()
+    stack = LayerStack(x.size(1), 8, 2, "gat", out_channels=7, final_act=False)
+    assert stack(NodeInput(x, normalize=False), GraphOps(ei, x.size(0))).shape == (40, 7)
+    assert not stack[1].gat.concat and stack[0].gat.concat
+    with pytest.raises(ValueError, match="divisible by its 4 heads"):
+        LocalConv("gat", 5, 7)

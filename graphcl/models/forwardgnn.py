@@ -258,18 +258,19 @@ class GraphOps:
 
 class LocalConv(nn.Module):
     r"""One GNN layer: GCN, GraphSAGE (mean) or GAT (``heads`` concatenated heads of
-    ``out_channels / heads``), with PyG's initialisations, followed by ReLU when ``act``.
+    ``out_channels / heads``, or with ``concat=False`` averaged heads of ``out_channels``), with
+    PyG's initialisations, followed by ReLU when ``act``.
 
     ``forward(x, graph)`` takes a :class:`NodeInput` (or a dense tensor, used as is) and a
     :class:`GraphOps`.
     """
 
     def __init__(self, conv: str, in_channels: int, out_channels: int, *, heads: int = 4,
-                 act: bool = True) -> None:
+                 act: bool = True, concat: bool = True) -> None:
         super().__init__()
         if conv not in CONVS:
             raise ValueError(f"LocalConv: conv must be one of {list(CONVS)}, got {conv!r}")
-        if conv == "gat" and out_channels % heads:
+        if conv == "gat" and concat and out_channels % heads:
             raise ValueError(f"LocalConv: GAT's width {out_channels} must be divisible by its "
                              f"{heads} heads")
         self.conv, self.act = conv, bool(act)
@@ -280,8 +281,10 @@ class LocalConv(nn.Module):
         elif conv == "sage":
             self.lin_l = Linear(in_channels, out_channels, bias=True)
             self.lin_r = Linear(in_channels, out_channels, bias=False)
-        else:
+        elif concat:
             self.gat = GATConv(in_channels, out_channels // heads, heads=heads)
+        else:  # PyG's GAT maps to its output channels with the heads averaged
+            self.gat = GATConv(in_channels, out_channels, heads=heads, concat=False)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -365,6 +368,7 @@ class LayerStack(nn.Module):
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"LayerStack: num_layers must be a positive integer, got "
                              f"{num_layers!r}")
+        to_out = out_channels is not None and not final_act  # PyG: the last GAT averages heads
         out_channels = hidden_channels if out_channels is None else out_channels
         widths = [hidden_channels] * (num_layers - 1) + [out_channels]
         ins = in_widths or [in_channels] + widths[:-1]
@@ -372,7 +376,8 @@ class LayerStack(nn.Module):
             raise ValueError(f"LayerStack: {len(ins)} input widths for {num_layers} layers")
         self.layers = nn.ModuleList(
             LocalConv(conv, ins[i], widths[i], heads=heads,
-                      act=final_act or i < num_layers - 1) for i in range(num_layers))
+                      act=final_act or i < num_layers - 1,
+                      concat=not (to_out and i == num_layers - 1)) for i in range(num_layers))
         self.conv, self.num_layers = conv, num_layers
 
     def __len__(self) -> int:
