@@ -157,18 +157,6 @@ class NodeInput:
         x = torch.cat(parts, 1)
         return x * self.scale.unsqueeze(1) if self.scale is not None else x
 
-    def nbytes(self) -> int:
-        r"""Bytes held by the input (CSR values and indices, or dense data)."""
-        total = 0
-        for b, bt in self.blocks:
-            for t in ((b, bt) if bt is not None else (b,)):
-                if t.layout == torch.sparse_csr:
-                    total += sum(x.numel() * x.element_size()
-                                 for x in (t.values(), t.crow_indices(), t.col_indices()))
-                else:
-                    total += t.numel() * t.element_size()
-        return total
-
 
 class _Propagate(torch.autograd.Function):
     r""":math:`A H` for a fixed sparse CSR ``A`` with its transpose given, so the backward
@@ -194,8 +182,9 @@ def propagate(a: tuple[Tensor, Tensor], h: Tensor) -> Tensor:
 class GraphOps:
     r"""A graph's propagation operators, built once and cached: GCN's
     :math:`\hat D^{-1/2}(A + I)\hat D^{-1/2}` (existing self loops replaced, duplicates
-    counted, as ``GCNConv``) and the mean over in-neighbours (``SAGEConv``), both sparse CSR
-    with rows = targets; GAT reads ``edge_index``.
+    counted, as ``GCNConv``) and the mean over in-neighbours (``SAGEConv``), each as the
+    pair ``(A, A^T)`` of sparse CSR matrices with rows = targets (:func:`propagate`); GAT reads
+    ``edge_index``.
 
     Args:
         edge_index (Tensor): ``[2, E]``, messages flow ``edge_index[0] -> edge_index[1]``.
@@ -207,35 +196,17 @@ class GraphOps:
             raise ValueError(f"GraphOps: edge_index refers to node {int(edge_index.max())} "
                              f"but the graph has {num_nodes} nodes")
         self.edge_index, self.num_nodes = edge_index.long(), int(num_nodes)
-        self._gcn: Tensor | None = None
-        self._mean: Tensor | None = None
-        self._gcn_pair: tuple[Tensor, Tensor] | None = None
-        self._mean_pair: tuple[Tensor, Tensor] | None = None
+        self._gcn: tuple[Tensor, Tensor] | None = None
+        self._mean: tuple[Tensor, Tensor] | None = None
 
-    def _csr(self, row: Tensor, col: Tensor, val: Tensor) -> Tensor:
+    def _pair(self, row: Tensor, col: Tensor, val: Tensor) -> tuple[Tensor, Tensor]:
         n = self.num_nodes
-        coo = torch.sparse_coo_tensor(torch.stack([row, col]), val, (n, n),
-                                      check_invariants=False).coalesce()
-        return _to_csr(coo)
+        return sparse_block(torch.sparse_coo_tensor(torch.stack([row, col]), val, (n, n),
+                                                    check_invariants=False))
 
     @property
-    def gcn_pair(self) -> tuple[Tensor, Tensor]:
+    def gcn(self) -> tuple[Tensor, Tensor]:
         r"""``(Â, Â^T)`` in CSR."""
-        if self._gcn_pair is None:
-            a = self.gcn
-            self._gcn_pair = (a, _to_csr(a.to_sparse_coo().t().coalesce()))
-        return self._gcn_pair
-
-    @property
-    def mean_pair(self) -> tuple[Tensor, Tensor]:
-        r"""``(A_{mean}, A_{mean}^T)`` in CSR."""
-        if self._mean_pair is None:
-            a = self.mean
-            self._mean_pair = (a, _to_csr(a.to_sparse_coo().t().coalesce()))
-        return self._mean_pair
-
-    @property
-    def gcn(self) -> Tensor:
         if self._gcn is None:
             src, dst = self.edge_index
             keep = src != dst
@@ -244,15 +215,16 @@ class GraphOps:
             w = torch.ones(src.numel())
             deg = torch.zeros(self.num_nodes).index_add_(0, dst, w)
             dinv = deg.pow(-0.5)
-            self._gcn = self._csr(dst, src, dinv[src] * w * dinv[dst])
+            self._gcn = self._pair(dst, src, dinv[src] * w * dinv[dst])
         return self._gcn
 
     @property
-    def mean(self) -> Tensor:
+    def mean(self) -> tuple[Tensor, Tensor]:
+        r"""``(A_{mean}, A_{mean}^T)`` in CSR."""
         if self._mean is None:
             src, dst = self.edge_index
             deg = torch.zeros(self.num_nodes).index_add_(0, dst, torch.ones(dst.numel()))
-            self._mean = self._csr(dst, src, 1.0 / deg[dst])
+            self._mean = self._pair(dst, src, 1.0 / deg[dst])
         return self._mean
 
 
@@ -305,40 +277,33 @@ class LocalConv(nn.Module):
         k = len(inputs)
         if self.conv == "gcn":
             proj = torch.cat(NodeInput.linear_many(inputs, self.lin.weight), 1)
-            outs = (propagate(graph.gcn_pair, proj) + self.bias.repeat(k)).chunk(k, 1)
+            outs = (propagate(graph.gcn, proj) + self.bias.repeat(k)).chunk(k, 1)
         else:
             proj = torch.cat(NodeInput.linear_many(inputs, self.lin_l.weight), 1)
-            agg = (propagate(graph.mean_pair, proj) + self.lin_l.bias.repeat(k)).chunk(k, 1)
+            agg = (propagate(graph.mean, proj) + self.lin_l.bias.repeat(k)).chunk(k, 1)
             roots = NodeInput.linear_many(inputs, self.lin_r.weight)
             outs = [a + r for a, r in zip(agg, roots, strict=True)]
         return [F.relu(o) if self.act else o for o in outs]
 
-    def forward_graphs(self, x: NodeInput, graphs: list[GraphOps]) -> list[Tensor]:
+    def forward_graphs(self, x: NodeInput | Tensor, graphs: list[GraphOps]) -> list[Tensor]:
         r"""The layer on one input over several graphs (forward-forward's positive and
         negative wirings): the projection is computed once."""
-        if self.conv == "gat" or len(graphs) == 1:
-            return [self(x, g) for g in graphs]
-        if self.conv == "gcn":
-            proj = x.linear(self.lin.weight)
-            outs = [propagate(g.gcn_pair, proj) + self.bias for g in graphs]
-        else:
-            proj, root = x.linear(self.lin_l.weight), x.linear(self.lin_r.weight)
-            outs = [propagate(g.mean_pair, proj) + self.lin_l.bias + root for g in graphs]
-        return [F.relu(o) if self.act else o for o in outs]
-
-    def forward(self, x: NodeInput | Tensor, graph: GraphOps) -> Tensor:
         def lin(w: Tensor) -> Tensor:
             return x.linear(w) if isinstance(x, NodeInput) else x @ w.t()
 
         if self.conv == "gcn":
-            out = propagate(graph.gcn_pair, lin(self.lin.weight)) + self.bias
+            proj = lin(self.lin.weight)
+            outs = [propagate(g.gcn, proj) + self.bias for g in graphs]
         elif self.conv == "sage":
-            out = (propagate(graph.mean_pair, lin(self.lin_l.weight)) + self.lin_l.bias
-                   + lin(self.lin_r.weight))
+            proj, root = lin(self.lin_l.weight), lin(self.lin_r.weight)
+            outs = [propagate(g.mean, proj) + self.lin_l.bias + root for g in graphs]
         else:
             dense = x.dense() if isinstance(x, NodeInput) else x
-            out = self.gat(dense, graph.edge_index)
-        return F.relu(out) if self.act else out
+            outs = [self.gat(dense, g.edge_index) for g in graphs]
+        return [F.relu(o) if self.act else o for o in outs]
+
+    def forward(self, x: NodeInput | Tensor, graph: GraphOps) -> Tensor:
+        return self.forward_graphs(x, [graph])[0]
 
     def extra_repr(self) -> str:
         return f"{self.conv}, {self.in_channels} -> {self.out_channels}, act={self.act}"
