@@ -44,6 +44,11 @@ CASES = {
     # greedy layer-wise: one step per epoch, killed inside the second layer's experience
     "forwardgnn": ("synthetic:sbm", {"epochs": 4, "hidden": 8, "num_layers": 2},
                    "epoch=2,iteration=1,experience=1"),
+    # one Adam step per epoch on the mixing weights: killed in the second epoch
+    "w2pgnn": ("synthetic:graphs", {"epochs": 4, "resolution": 16, "eval_resolution": 24,
+                                    "pretrain": ["graphon:sbm2+graphon:er"],
+                                    "variant": "domain"}, "epoch=2,iteration=1"),
+    "pretrain": ("synthetic:graphs", {"epochs": 3, "hidden": 8, "batch_size": 32}),
     "forwardgnn-top2input": ("synthetic:sbm", {"epochs": 4, "hidden": 8,
                                                "variant": "sf-top2input"}, ""),
 }

@@ -3,7 +3,9 @@ r"""A plain GNN classifier (GCN / GraphSAGE / GAT / GIN) for node or graph class
 On one graph with labels ``y`` it classifies nodes (the graph's ``train_mask``/``val_mask``/
 ``test_mask`` when it has them, as Planetoid's public split, else a seeded random
 ``train_ratio``/``val_ratio`` split); on a collection of graphs (TU) it classifies graphs (a
-seeded random split per seed, mean readout). Config: ``models/gnn.yaml``.
+seeded random split per seed, mean readout). ``features=degree`` replaces the inputs by the
+one-hot degree (structural inputs shared across datasets) and ``init=PATH`` starts from an
+encoder pre-trained by ``graphcl run pretrain``. Config: ``models/gnn.yaml``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 import torch
 from torch_geometric.data import Data
 
-from graphcl.methods import DatasetKindError, Method, Setup, register
+from graphcl.data.collection import with_degree_features
+from graphcl.methods import ConfigError, DatasetKindError, Method, Setup, register
+from graphcl.methods.pretrain import load_encoder
 from graphcl.models.gnn import GNNClassifier
 from graphcl.train.tasks import GraphClassificationTask, NodeClassificationTask
 
@@ -36,7 +40,8 @@ class GNNMethod(Method):
     defaults = {"conv": "gcn", "hidden": 64, "num_layers": 2, "dropout": 0.5, "heads": 8,
                 "pool": "mean", "lr": 0.01, "weight_decay": 5e-4, "epochs": 200,
                 "patience": 50, "batch_size": 64, "split": "auto", "train_ratio": 0.6,
-                "val_ratio": 0.2, "monitor": "valid_acc"}
+                "val_ratio": 0.2, "monitor": "valid_acc", "features": "given",
+                "degree_cap": 16, "init": None}
     quickstart = [
         {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "test_acc"},
         {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "avg_acc",
@@ -53,8 +58,24 @@ class GNNMethod(Method):
         if any(getattr(g, "y", None) is None for g in graphs):
             raise DatasetKindError(f"method 'gnn' needs labels y; dataset {name!r} has none")
 
+    def adjust(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        if cfg["features"] not in ("given", "degree"):
+            raise ConfigError(f"gnn: features must be 'given' or 'degree', got "
+                              f"{cfg['features']!r}")
+        return cfg
+
     def build(self, dataset: Any, cfg: dict[str, Any], seed: int, *,
               out_dir: Path | None = None) -> Setup:
+        if cfg["features"] == "degree":  # structural inputs, shared across datasets
+            graphs = with_degree_features(dataset if isinstance(dataset, list) else [dataset],
+                                          int(cfg["degree_cap"]))
+            dataset = graphs if isinstance(dataset, list) else graphs[0]
+        setup = self._build(dataset, cfg, seed)
+        if cfg["init"]:
+            load_encoder(setup.model, cfg["init"], cfg)
+        return setup
+
+    def _build(self, dataset: Any, cfg: dict[str, Any], seed: int) -> Setup:
         engine = {"max_epochs": int(cfg["epochs"]), "patience": cfg["patience"],
                   "monitor": cfg["monitor"]}
         if isinstance(dataset, list):

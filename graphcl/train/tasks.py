@@ -261,3 +261,100 @@ def link_split_for(dataset: Any, seed: int, config: dict[str, Any]) -> tuple[Dat
             seed=seed,
         )
     raise ValueError(f"unknown link-split protocol {protocol!r}; use 'ncnc', 'random' or 'official'")
+
+
+def drop_view(batch: Any, node_p: float, edge_p: float, generator: torch.Generator) -> Any:
+    r"""A GraphCL view of a PyG ``Batch``: every node dropped with probability ``node_p``
+    (with its edges; a graph keeps at least its first node) and every remaining edge with
+    probability ``edge_p``, vectorised over the batch."""
+    from torch_geometric.data import Batch
+    from torch_geometric.utils import subgraph
+
+    n = batch.num_nodes
+    keep = torch.rand(n, generator=generator) >= node_p
+    keep[batch.ptr[:-1]] = True
+    ei, _ = subgraph(keep, batch.edge_index, relabel_nodes=True, num_nodes=n)
+    ei = ei[:, torch.rand(ei.size(1), generator=generator) >= edge_p]
+    out = Batch(x=batch.x[keep], edge_index=ei, batch=batch.batch[keep])
+    out.ptr = torch.cat([keep.new_zeros(1, dtype=torch.long),
+                         torch.bincount(out.batch, minlength=batch.num_graphs).cumsum(0)])
+    return out
+
+
+def nt_xent(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
+    r"""GraphCL's contrastive loss: for each graph, its other view is the positive and the
+    other graphs' other views are the negatives (cosine similarities / ``temperature``)."""
+    z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    sim = z1 @ z2.T / temperature
+    target = torch.arange(z1.size(0))
+    return F.cross_entropy(sim, target)
+
+
+class GraphContrastiveTask:
+    r"""Self-supervised pre-training on a list of graphs, GraphCL style (You et al., NeurIPS
+    2020): two random views of every graph (node and edge dropping), embedded by the model
+    (``model(batch) -> [B, d]``), pulled together against the batch's other graphs.
+
+    ``valid`` is the same loss on held-out graphs with views drawn from a fixed generator, so
+    that model selection compares like with like.
+
+    Args:
+        graphs (Sequence[Data]): graphs with features ``x``.
+        splits (dict): ``{"train": idx, "valid": idx}``.
+        batch_size (int, optional): (default: ``128``)
+        node_p, edge_p (float, optional): drop probabilities. (default: ``0.2``, ``0.2``)
+        temperature (float, optional): (default: ``0.2``)
+        seed (int, optional): seed of the views. (default: ``0``)
+    """
+
+    def __init__(self, graphs: Sequence[Data], splits: dict[str, Tensor], *,
+                 batch_size: int = 128, node_p: float = 0.2, edge_p: float = 0.2,
+                 temperature: float = 0.2, seed: int = 0) -> None:
+        from torch_geometric.loader import DataLoader
+
+        for name, p in (("node_p", node_p), ("edge_p", edge_p)):
+            if not 0 <= p < 1:
+                raise ValueError(f"GraphContrastiveTask: {name} must lie in [0, 1), got {p}")
+        self._loader_cls = DataLoader
+        self.graphs = list(graphs)
+        self.splits = splits
+        self.batch_size = int(batch_size)
+        self.node_p, self.edge_p, self.temperature = node_p, edge_p, temperature
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.seed = int(seed)
+        self.num_train_examples = int(splits["train"].numel())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+    def _loss(self, model: Any, batch: Any, gen: torch.Generator) -> Tensor:
+        v1 = drop_view(batch, self.node_p, self.edge_p, gen)
+        v2 = drop_view(batch, self.node_p, self.edge_p, gen)
+        return nt_xent(model(v1), model(v2), self.temperature)
+
+    def train_batches(self, strategy: Any) -> Iterator[Any]:
+        graphs = [self.graphs[i] for i in self.splits["train"].tolist()]
+        order = torch.randperm(len(graphs), generator=self.generator).tolist()
+        for i in range(0, len(order), self.batch_size):
+            chunk = [graphs[j] for j in order[i:i + self.batch_size]]
+            if len(chunk) > 1:  # a single graph has no negatives
+                yield next(iter(self._loader_cls(chunk, len(chunk))))
+
+    def training_loss(self, strategy: Any, batch: Any) -> Tensor:
+        return self._loss(strategy.model, batch, self.generator)
+
+    def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
+        if split not in self.splits:
+            raise ValueError(f"GraphContrastiveTask evaluates {sorted(self.splits)}, "
+                             f"got {split!r}")
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        graphs = [self.graphs[i] for i in self.splits[split].tolist()]
+        total, count = 0.0, 0
+        for batch in self._loader_cls(graphs, self.batch_size):
+            if batch.num_graphs > 1:
+                total += float(self._loss(strategy.model, batch, gen)) * batch.num_graphs
+                count += batch.num_graphs
+        return {"loss": total / max(count, 1)}
