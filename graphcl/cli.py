@@ -125,6 +125,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+_RAW_METRICS = ("loss", "rmse", "mse", "mae", "gw", "feasibility", "pearson", "spearman", "mib")
+
+
 def _print_metrics(results: dict[str, Any]) -> None:
     from graphcl.evaluate.runs import format_mean_std
 
@@ -133,7 +136,9 @@ def _print_metrics(results: dict[str, Any]) -> None:
           f"{results['wall_time_s']:.1f} s, peak RSS {results['peak_rss_mb']:.0f} MB)")
     for key, agg in results["metrics"].items():
         vals = [float("nan") if v is None else v for v in agg["values"]]
-        print(f"  {key:<32} {format_mean_std(vals)}")
+        # fractions (accuracy, AUC, AP, Hits, MRR) as %, other quantities as they are
+        raw = any(t in key for t in _RAW_METRICS)
+        print(f"  {key:<32} {format_mean_std(vals, 1.0 if raw else 100.0, 4 if raw else 2)}")
     for key, agg in results.get("stats", {}).items():
         print(f"  {key:<32} {agg['mean'] if agg['mean'] is not None else float('nan'):.4g}")
 
