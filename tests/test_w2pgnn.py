@@ -282,3 +282,12 @@ def test_pretrain_on_a_single_graph_uses_ego_networks():
     res = run_experiment("pretrain", "synthetic:sbm", progress=False,
                          overrides={"epochs": 1, "hidden": 8, "ego_samples": 60})
     assert np.isfinite(res["metrics"]["valid_loss"]["mean"])
+
+
+def test_gnn_tests_once_on_the_best_epoch_as_it_would_every_epoch():
+    over = {"epochs": 6, "conv": "gin", "batch_size": 32, "hidden": 16}
+    every = run_experiment("gnn", "synthetic:graphs", progress=False, overrides=over)
+    once = run_experiment("gnn", "synthetic:graphs", progress=False,
+                          overrides={**over, "test_every_epoch": False})
+    assert once["metrics"]["test_acc"] == every["metrics"]["test_acc"]
+    assert once["curves"] == every["curves"]

@@ -41,7 +41,7 @@ class GNNMethod(Method):
                 "pool": "mean", "lr": 0.01, "weight_decay": 5e-4, "epochs": 200,
                 "patience": 50, "batch_size": 64, "split": "auto", "train_ratio": 0.6,
                 "val_ratio": 0.2, "monitor": "valid_acc", "features": "given",
-                "degree_cap": 16, "init": None}
+                "degree_cap": 16, "init": None, "test_every_epoch": True}
     quickstart = [
         {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "test_acc"},
         {"dataset": "synthetic:sbm", "set": {"epochs": 50}, "metric": "avg_acc",
@@ -78,6 +78,8 @@ class GNNMethod(Method):
     def _build(self, dataset: Any, cfg: dict[str, Any], seed: int) -> Setup:
         engine = {"max_epochs": int(cfg["epochs"]), "patience": cfg["patience"],
                   "monitor": cfg["monitor"]}
+        if not cfg["test_every_epoch"]:  # the test split once, on the best epoch's model
+            engine.update(eval_splits=("valid",), final_splits=("test",))
         if isinstance(dataset, list):
             return self._graphs(dataset, cfg, seed, engine)
         data = dataset

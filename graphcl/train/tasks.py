@@ -224,7 +224,11 @@ class GraphClassificationTask:
 
     def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
         ys, preds = [], []
-        for batch in self._loader_cls(self._subset(split), self.batch_size):
+        # a loader draws its base seed from its generator: a private one keeps evaluation
+        # from moving the global RNG, so evaluating more splits never changes training
+        loader = self._loader_cls(self._subset(split), self.batch_size,
+                                  generator=torch.Generator())
+        for batch in loader:
             preds.append(strategy.model(batch).argmax(-1))
             ys.append(batch.y.view(-1))
         y, pred = torch.cat(ys), torch.cat(preds)
@@ -353,7 +357,7 @@ class GraphContrastiveTask:
         gen = torch.Generator().manual_seed(self.seed + 1)
         graphs = [self.graphs[i] for i in self.splits[split].tolist()]
         total, count = 0.0, 0
-        for batch in self._loader_cls(graphs, self.batch_size):
+        for batch in self._loader_cls(graphs, self.batch_size, generator=torch.Generator()):
             if batch.num_graphs > 1:
                 total += float(self._loss(strategy.model, batch, gen)) * batch.num_graphs
                 count += batch.num_graphs
