@@ -81,6 +81,17 @@ def test_topology_statistics_equal_networkx():
         ref = np.nan_to_num(ref)
         np.testing.assert_allclose(st[i], ref, atol=1e-9)
     assert (st[-1] == 0).all()  # the edgeless graph: every statistic defined as 0
+    # chunking the triangle count (one graph per chunk) changes nothing
+    from graphcl.nn.graphon import _mean_closeness, _triangles
+
+    gb = graph_batch(graphs)
+    assert torch.equal(_triangles(gb, budget=1), _triangles(gb))
+    # closeness from a subset of sources: each source's value is exact, their mean estimates
+    big = graphon_graphs("smooth", 2, 300, seed=0)
+    G = to_networkx(big[0], to_undirected=True)
+    exact = np.mean(list(nx.closeness_centrality(G).values()))
+    est = float(_mean_closeness(graph_batch(big))[0])
+    assert est == pytest.approx(exact, rel=0.05)
 
 
 def test_ego_networks_equal_k_hop_subgraph(data_root):
