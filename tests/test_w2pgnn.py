@@ -302,3 +302,27 @@ def test_gnn_tests_once_on_the_best_epoch_as_it_would_every_epoch():
                           overrides={**over, "test_every_epoch": False})
     assert once["metrics"]["test_acc"] == every["metrics"]["test_acc"]
     assert once["curves"] == every["curves"]
+
+
+def _write_tu(folder, name, graphs):
+    folder.mkdir(parents=True)
+    rows, ind, off = [], [], 0
+    for g, d in enumerate(graphs):
+        rows += [f"{int(a) + off + 1}, {int(b) + off + 1}" for a, b in d.edge_index.T.tolist()]
+        ind += [str(g + 1)] * int(d.num_nodes)
+        off += int(d.num_nodes)
+    (folder / f"{name}_A.txt").write_text("\n".join(rows) + "\n")
+    (folder / f"{name}_graph_indicator.txt").write_text("\n".join(ind) + "\n")
+    labels = [str(i % 2) for i in range(len(graphs))]
+    (folder / f"{name}_graph_labels.txt").write_text("\n".join(labels) + "\n")
+
+
+def test_defaults_on_a_user_tu_folder(data_root, monkeypatch, tmp_path):
+    # a TU-format collection that is not under the data root: default candidates are every
+    # collection there (only the resolutions are lowered, for time)
+    monkeypatch.setenv("GRAPHCL_DATA", str(data_root))
+    _write_tu(tmp_path / "MINE", "MINE", graphon_graphs("exp", 40, (10, 40), seed=5))
+    res = run_experiment("w2pgnn", f"tu:{tmp_path / 'MINE'}", progress=False,
+                         overrides={"resolution": 20, "eval_resolution": 40, "epochs": 3})
+    names = {k.split(":", 1)[1] for k in res["metrics"] if k.startswith("test_feasibility:")}
+    assert {"mutag", "nci1", "proteins", "imdb-binary"} <= names
