@@ -8,8 +8,8 @@ For every (pre-training set C, downstream collection D) pair, C != D:
    splits, structural inputs (one-hot degree) so that every encoder fits every D; the gain is
    the paired mean over seeds of test accuracy(C) - accuracy(scratch);
 3. ``feasibility``: ``graphcl run w2pgnn --dataset D --set pretrain=[every C]`` for each
-   variant (topo / integr bases, the released code's TV weight, USVT, the final distance at
-   r = 200 instead of 1000);
+   variant (topo / integr bases, the released code's TV weight, USVT, the square loss instead
+   of KL for the final distance, the final distance at r = 200 instead of 1000);
 4. ``--table``: Pearson and Spearman correlations (with p-values) between feasibility and gain
    over all pairs and within each downstream set, the data-selection comparison (the
    candidate W2PGNN ranks first vs a random pick vs the best), a graph-statistics baseline, and
@@ -50,6 +50,7 @@ VARIANTS = {
     "integr-r200": ["variant=integr", "eval_resolution=200"],
     "topo-released-tv-r200": ["tv_weight=null", "eval_resolution=200"],
     "topo-usvt-r200": ["estimator=usvt", "eval_resolution=200"],
+    "topo-square-r200": ["loss=square", "eval_resolution=200"],
 }
 
 
@@ -85,8 +86,65 @@ def commands(step: str, seeds: int, variants: list[str]) -> list[tuple[Path, lis
     return out
 
 
+def probe(seeds: int) -> None:
+    r"""Linear evaluation (GraphCL's unsupervised protocol), a low-noise second ground truth:
+    the frozen encoder's summed node embeddings of every graph of D, a standardised logistic
+    regression, 10-fold stratified cross-validation accuracy; the reference is the mean over
+    ``seeds`` randomly initialised encoders of the same shape. Deterministic given the
+    encoders; written to ``results/w2pgnn/probe.json``."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from torch_geometric.loader import DataLoader
+    from torch_geometric.nn import global_add_pool
+
+    from graphcl.data import resolve_dataset
+    from graphcl.data.collection import with_degree_features
+    from graphcl.models.gnn import GNNClassifier
+    from graphcl.train.checkpoint import load_checkpoint, write_json_atomic
+
+    out_path = RES / "probe.json"
+    if out_path.exists():
+        return
+    torch.set_num_threads(1)
+
+    def encoder_from(state: dict | None, seed: int) -> GNNClassifier:
+        torch.manual_seed(seed)
+        m = GNNClassifier(17, 64, 64, 4, "gin", 0.0, pool="add")
+        if state is not None:
+            m.gnn.load_state_dict(state)
+        return m.eval()
+
+    def accuracy(model: GNNClassifier, graphs: list, y: np.ndarray) -> float:
+        with torch.no_grad():
+            z = torch.cat([global_add_pool(model.gnn(b.x, b.edge_index), b.batch)
+                           for b in DataLoader(graphs, 256)]).numpy()
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+        folds = StratifiedKFold(10, shuffle=True, random_state=0)
+        return float(cross_val_score(clf, z, y, cv=folds).mean())
+
+    result: dict = {}
+    for d in DOWNSTREAM:
+        graphs = with_degree_features(resolve_dataset(d)[1], 16)
+        y = np.array([int(g.y) for g in graphs])
+        base = [accuracy(encoder_from(None, s), graphs, y) for s in range(seeds)]
+        result[d] = {"random": base}
+        for c in CANDIDATES:
+            if c != d:
+                state = load_checkpoint(encoder(c))["state_dict"]
+                result[d][c] = accuracy(encoder_from(state, 0), graphs, y)
+        print(f"probe {d}: random {100 * np.mean(base):.2f}", flush=True)
+    write_json_atomic(out_path, result)
+
+
 def run(steps: list[str], seeds: int, variants: list[str]) -> None:
     for step in steps:
+        if step == "probe":
+            probe(seeds)
+            continue
         for res, cmd in commands(step, seeds, variants):
             if res.exists():
                 continue
@@ -116,6 +174,19 @@ def gains() -> dict[tuple[str, str], dict[str, float]]:
             diffs = [x - y for x, y in zip(a, b, strict=True)]
             out[(c, d)] = {"gain": 100 * sum(diffs) / len(diffs), "acc": 100 * sum(a) / len(a),
                            "scratch": 100 * sum(b) / len(b)}
+    return out
+
+
+def probe_gains() -> dict[tuple[str, str], dict[str, float]]:
+    r = _load(RES / "probe.json")
+    if r is None:
+        return {}
+    out = {}
+    for d, row in r.items():
+        base = 100 * sum(row["random"]) / len(row["random"])
+        for c, acc in row.items():
+            if c != "random":
+                out[(c, d)] = {"gain": 100 * acc - base, "acc": 100 * acc, "scratch": base}
     return out
 
 
@@ -190,16 +261,32 @@ def analyse(measure: dict[tuple[str, str], float], g: dict) -> dict:
     return res
 
 
-def table(variants: list[str]) -> str:
-    g = gains()
-    measures = {v: {p: f["feasibility"] for p, f in feasibilities(v).items()} for v in variants}
-    measures = {k: v for k, v in measures.items() if v}
-    if "topo" in measures:
-        measures["topo-uniform"] = {p: f["uniform"] for p, f in feasibilities("topo").items()}
-    measures["statistics"] = statistics_similarity()
-    report = {k: analyse(m, g) for k, m in measures.items()}
+def reliability() -> dict[str, float]:
+    r"""Split-half reliability of the fine-tuning gains: the correlation over pairs between
+    the gains of seeds {0, 2, 4} and of seeds {1, 3} (how much of a gain is not seed noise)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    a, b = [], []
+    for d in DOWNSTREAM:
+        base = _load(RES / "finetune" / d / "scratch.json")
+        for c in CANDIDATES:
+            r = _load(RES / "finetune" / d / f"{c}.json")
+            if c == d or r is None or base is None:
+                continue
+            diff = [x - y for x, y in zip(r["metrics"]["test_acc"]["values"],
+                                          base["metrics"]["test_acc"]["values"], strict=True)]
+            if len(diff) >= 4:
+                a.append(100 * sum(diff[0::2]) / len(diff[0::2]))
+                b.append(100 * sum(diff[1::2]) / len(diff[1::2]))
+    if len(a) < 3:
+        return {}
+    return {"pearson": float(pearsonr(a, b).statistic), "pearson_p": float(pearsonr(a, b).pvalue),
+            "spearman": float(spearmanr(a, b).statistic), "pairs": len(a)}
+
+
+def _summary(report: dict) -> list[str]:
     lines = ["| measure | pairs | Pearson r (p) | Spearman ρ (p) | mean within-D ρ | "
-             "gain of W2PGNN's pick | random pick | best pick |", "|---" * 8 + "|"]
+             "gain of its pick | random pick | best pick |", "|---" * 8 + "|"]
     for k, r in report.items():
         a, s = r["all"], r.get("selection_mean", {})
         lines.append(f"| {k} | {a['pairs']} | {a['pearson']:+.3f} ({a['pearson_p']:.3f}) | "
@@ -208,31 +295,66 @@ def table(variants: list[str]) -> str:
                      f"{s.get('chosen_gain', float('nan')):+.2f} | "
                      f"{s.get('random_gain', float('nan')):+.2f} | "
                      f"{s.get('best_gain', float('nan')):+.2f} |")
-    lines += ["", "| downstream | scratch acc | " + " | ".join(
-        c for c in CANDIDATES) + " |", "|---" * (len(CANDIDATES) + 2) + "|"]
+    return lines
+
+
+def _gain_table(g: dict, base_name: str) -> list[str]:
+    lines = [f"| downstream | {base_name} | " + " | ".join(CANDIDATES) + " |",
+             "|---" * (len(CANDIDATES) + 2) + "|"]
     for d in DOWNSTREAM:
         row = [f"{g[(c, d)]['gain']:+.2f}" if (c, d) in g else "–" for c in CANDIDATES]
         base = next((v["scratch"] for (c, dd), v in g.items() if dd == d), float("nan"))
         lines.append(f"| {d} | {base:.2f} | " + " | ".join(row) + " |")
+    return lines
+
+
+def table(variants: list[str]) -> str:
+    g, gp = gains(), probe_gains()
+    measures = {v: {p: f["feasibility"] for p, f in feasibilities(v).items()} for v in variants}
+    measures = {k: v for k, v in measures.items() if v}
     if "topo" in measures:
-        lines += ["", "| downstream | " + " | ".join(CANDIDATES) + " |",
+        measures["topo-uniform"] = {p: f["uniform"] for p, f in feasibilities("topo").items()}
+    measures["statistics"] = statistics_similarity()
+    report = {k: analyse(m, g) for k, m in measures.items()}
+    report_probe = {k: analyse(m, gp) for k, m in measures.items()} if gp else {}
+    rel = reliability()
+    lines = ["**Ground truth 1: fine-tuning gain** (5 seeds; split-half reliability of the gains "
+             f"r = {rel.get('pearson', float('nan')):+.3f}, ρ = "
+             f"{rel.get('spearman', float('nan')):+.3f})", "", *_summary(report)]
+    if report_probe:
+        lines += ["", "**Ground truth 2: linear-probe gain** (frozen encoder, 10-fold CV)", "",
+                  *_summary(report_probe)]
+    lines += ["", "Fine-tuning gain (points) of each candidate (columns) on each downstream set:",
+              "", *_gain_table(g, "scratch acc")]
+    if gp:
+        lines += ["", "Linear-probe gain (points) over random encoders:", "",
+                  *_gain_table(gp, "random-encoder acc")]
+    if "topo" in measures:
+        lines += ["", "Feasibility (topo, defaults):", "",
+                  "| downstream | " + " | ".join(CANDIDATES) + " |",
                   "|---" * (len(CANDIDATES) + 1) + "|"]
         for d in DOWNSTREAM:
             row = [f"{measures['topo'][(c, d)]:.3f}" if (c, d) in measures["topo"] else "–"
                    for c in CANDIDATES]
             lines.append(f"| {d} | " + " | ".join(row) + " |")
+    secs = {v: sum(f["seconds"] for f in {p[1]: f for p, f in feasibilities(v).items()}.values())
+            for v in measures if v in VARIANTS}
+    lines += ["", "Wall time of the feasibility runs (6 downstream sets × 8 candidates): "
+              + ", ".join(f"{v} {t:.0f} s" for v, t in secs.items())]
     out = {"gains": {f"{c}->{d}": v for (c, d), v in g.items()},
+           "probe_gains": {f"{c}->{d}": v for (c, d), v in gp.items()},
            "measures": {k: {f"{c}->{d}": v for (c, d), v in m.items()}
                         for k, m in measures.items()},
-           "analysis": report, "finetune": FINETUNE, "variants": VARIANTS}
+           "analysis": report, "analysis_probe": report_probe, "reliability": rel,
+           "feasibility_seconds": secs, "finetune": FINETUNE, "variants": VARIANTS}
     from graphcl.train.checkpoint import write_json_atomic
 
     write_json_atomic(ROOT / "results" / "w2pgnn.json", out)
-    _plot(measures.get("topo", {}), g)
+    _plot(measures.get("topo", {}), g, gp)
     return "\n".join(lines)
 
 
-def _plot(measure: dict, g: dict) -> None:
+def _plot(measure: dict, g: dict, gp: dict) -> None:
     try:
         import matplotlib
 
@@ -241,17 +363,19 @@ def _plot(measure: dict, g: dict) -> None:
     except ImportError:
         print("(matplotlib not installed: no plot)", file=sys.stderr)
         return
-    pairs = sorted(set(measure) & set(g))
-    if not pairs:
-        return
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for d in DOWNSTREAM:
-        ps = [p for p in pairs if p[1] == d]
-        ax.scatter([measure[p] for p in ps], [g[p]["gain"] for p in ps], label=d, s=22)
-    ax.axhline(0, color="grey", lw=0.6)
-    ax.set_xlabel("W2PGNN feasibility (topo bases; higher = more feasible)")
-    ax.set_ylabel("fine-tuning gain over scratch (accuracy points)")
-    ax.legend(fontsize=8, title="downstream")
+    panels = [(g, "fine-tuning gain over scratch (points)")]
+    if gp:
+        panels.append((gp, "linear-probe gain over random encoders (points)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.4), squeeze=False)
+    for ax, (gain, label) in zip(axes[0], panels, strict=True):
+        pairs = sorted(set(measure) & set(gain))
+        for d in DOWNSTREAM:
+            ps = [p for p in pairs if p[1] == d]
+            ax.scatter([measure[p] for p in ps], [gain[p]["gain"] for p in ps], label=d, s=22)
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_xlabel("W2PGNN feasibility (topo bases; higher = more feasible)")
+        ax.set_ylabel(label)
+    axes[0][0].legend(fontsize=8, title="downstream")
     fig.tight_layout()
     RES.mkdir(parents=True, exist_ok=True)
     fig.savefig(RES / "feasibility-gain.svg")
@@ -260,7 +384,7 @@ def _plot(measure: dict, g: dict) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", nargs="+", default=["pretrain", "finetune", "feasibility"],
-                    choices=["pretrain", "finetune", "feasibility"])
+                    choices=["pretrain", "finetune", "feasibility", "probe"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--table", action="store_true", help="only print the tables")
