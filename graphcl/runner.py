@@ -185,7 +185,11 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
         stats.update(setup.stats(engine))
     metrics = dict(result["metrics"])
     matrix = None
-    if stream is not None:
+    if stream is not None and stream.split(":", 1)[0].strip() == "repeat":
+        streamed = result["stream"]  # rounds of one task: the last round's metrics
+        key = "test_" + engine.monitor.split("_", 1)[1]
+        matrix = {"key": key, "matrix": streamed["matrix"], "initial": streamed.get("initial")}
+    elif stream is not None:
         from graphcl.evaluate.continual import continual_metrics
 
         key = "test_" + engine.monitor.split("_", 1)[1]

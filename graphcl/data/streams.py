@@ -18,7 +18,7 @@ from torch import Tensor
 __all__ = ["StreamSpec", "parse_stream_spec", "class_groups", "node_subgraph",
            "time_windows", "STREAM_KINDS"]
 
-STREAM_KINDS = ("class-incremental", "task-incremental", "time-window")
+STREAM_KINDS = ("class-incremental", "task-incremental", "time-window", "repeat")
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,8 @@ def parse_stream_spec(spec: str) -> StreamSpec:
         if tasks < 1:
             raise ValueError(f"stream {spec!r}: needs at least one experience")
     else:
-        if kind == "time-window":
-            raise ValueError(f"stream {spec!r}: time-window takes a number of windows")
+        if kind in ("time-window", "repeat"):
+            raise ValueError(f"stream {spec!r}: {kind} takes a number of experiences")
         try:
             tasks = tuple(tuple(int(c) for c in g.split("-")) for g in tasks_s.split("/"))
         except ValueError:

@@ -278,7 +278,9 @@ def with_unlearning(stream: list[Any], spec: StreamSpec) -> list[Any]:
 def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
     r"""The experiences of stream ``spec`` cut from a method's whole-dataset ``task``.
 
-    Node-classification tasks (``task.data`` with ``y`` and split masks) form class- and
+    ``repeat:K`` repeats ``task`` itself (e.g. the rounds of the ``lottery`` plugin's
+    iterative magnitude pruning). Node-classification tasks (``task.data`` with ``y`` and split
+    masks) form class- and
     task-incremental streams, a memory model's :class:`~graphcl.train.temporal.
     TemporalLinkTask` time windows; a task with a ``continual_stream(spec)`` method forms its
     own.
@@ -287,6 +289,8 @@ def build_stream(task: Any, spec: StreamSpec | str) -> list[Any]:
         ValueError: a task that cannot form this stream.
     """
     spec = parse_stream_spec(spec) if isinstance(spec, str) else spec
+    if spec.kind == "repeat":  # the same task K times (rounds of iterative pruning)
+        return [task] * int(spec.tasks)
     if hasattr(task, "continual_stream"):
         return with_unlearning(list(task.continual_stream(spec)), spec)
     if isinstance(task, TemporalLinkTask):

@@ -1,0 +1,143 @@
+r"""Pruning masks as an engine plugin: unstructured magnitude pruning and lottery tickets.
+
+:class:`MagnitudePruning` keeps a binary mask per weight matrix / kernel (every parameter named
+``*weight`` with two or more dimensions) in its own state — checkpointed with the run, unlike
+``torch.nn.utils.prune``'s re-parametrisation, which PyG layers lose on save — and applies it
+after every optimiser step, so that pruned weights stay exactly zero whatever the optimiser and
+its weight decay do. Because every graphcl method trains through the Engine, the same plugin
+prunes a GNN, a temporal memory model or an MLP.
+
+Lottery tickets (Frankle & Carbin, ICLR 2019): trained as a stream of experiences (the same
+task repeated), after each experience but the last the plugin removes ``rate`` of the remaining
+weights by global magnitude and rewinds the survivors to their values at ``rewind_epoch`` (0:
+the initialisation). ``graphcl run METHOD --plugin lottery:rate=0.2`` with a ``repeat:K``
+stream does iterative magnitude pruning with rewinding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from graphcl.lifelong import register_plugin
+from graphcl.train.plugins import Plugin
+
+__all__ = ["MagnitudePruning", "prunable", "global_magnitude_masks", "sparsity"]
+
+
+def prunable(model: torch.nn.Module) -> dict[str, torch.nn.Parameter]:
+    r"""The parameters magnitude pruning applies to: weight matrices and kernels."""
+    return {n: p for n, p in model.named_parameters()
+            if n.endswith("weight") and p.dim() >= 2 and p.requires_grad}
+
+
+def global_magnitude_masks(params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
+                           rate: float) -> dict[str, torch.Tensor]:
+    r"""New masks removing a fraction ``rate`` of the weights still alive under ``masks``,
+    the smallest in magnitude over all ``params`` together (ties broken by position)."""
+    if not 0 <= rate < 1:
+        raise ValueError(f"pruning rate must lie in [0, 1), got {rate}")
+    alive = torch.cat([p.detach().abs()[masks[n]].flatten() for n, p in params.items()])
+    k = int(rate * alive.numel())
+    if k == 0:
+        return {n: m.clone() for n, m in masks.items()}
+    cut = torch.kthvalue(alive, k).values
+    out, budget = {}, k
+    for n, p in params.items():
+        mag = p.detach().abs()
+        below = masks[n] & (mag < cut)
+        at = masks[n] & (mag == cut)
+        budget -= int(below.sum())
+        new = masks[n] & ~below
+        out[n] = new
+        out[n + "\0at"] = at
+    # weights exactly at the cut: remove them in order until k are gone
+    for n in params:
+        at = out.pop(n + "\0at")
+        if budget <= 0:
+            continue
+        idx = at.flatten().nonzero().view(-1)[:budget]
+        flat = out[n].flatten().clone()
+        flat[idx] = False
+        out[n] = flat.view_as(out[n])
+        budget -= idx.numel()
+    return out
+
+
+def sparsity(masks: dict[str, torch.Tensor]) -> float:
+    r"""Fraction of pruned weights."""
+    total = sum(m.numel() for m in masks.values())
+    return 1.0 - sum(int(m.sum()) for m in masks.values()) / max(total, 1)
+
+
+@register_plugin("lottery")
+class MagnitudePruning(Plugin):
+    r"""Unstructured magnitude pruning with rewinding (see the module docstring).
+
+    Args:
+        rate (float, optional): fraction of the remaining weights removed after each
+            experience but the last. (default: ``0.2``)
+        rewind_epoch (int, optional): the epoch whose weights the survivors are rewound to
+            (0: the initialisation, before any update). (default: ``0``)
+        rewind (bool, optional): ``False`` keeps the trained weights (plain iterative
+            magnitude pruning with fine-tuning). (default: ``True``)
+    """
+
+    def __init__(self, rate: float = 0.2, rewind_epoch: int = 0, rewind: bool = True) -> None:
+        if not 0 <= float(rate) < 1:
+            raise ValueError(f"lottery: rate must lie in [0, 1), got {rate}")
+        if int(rewind_epoch) < 0:
+            raise ValueError(f"lottery: rewind_epoch must be >= 0, got {rewind_epoch}")
+        self.rate, self.rewind_epoch, self.rewind = float(rate), int(rewind_epoch), bool(rewind)
+        self.masks: dict[str, torch.Tensor] = {}
+        self.anchor: dict[str, torch.Tensor] = {}
+        self.rounds = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"masks": self.masks, "anchor": self.anchor, "rounds": self.rounds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.masks = dict(state["masks"])
+        self.anchor = dict(state["anchor"])
+        self.rounds = int(state["rounds"])
+
+    @torch.no_grad()
+    def apply(self, model: torch.nn.Module) -> None:
+        r"""Zeroes the pruned weights of ``model``."""
+        for n, p in prunable(model).items():
+            if n in self.masks:
+                p.mul_(self.masks[n])
+
+    def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        params = prunable(strategy.model)
+        if not params:
+            raise ValueError("lottery: the model has no weight matrices to prune")
+        if not self.masks:
+            self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
+        if not self.anchor and self.rewind_epoch == 0:
+            self.anchor = {n: p.detach().clone() for n, p in params.items()}
+        self.apply(strategy.model)
+
+    def after_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        if not self.anchor and strategy.epoch >= self.rewind_epoch and self.rounds == 0:
+            self.anchor = {n: p.detach().clone() for n, p in prunable(strategy.model).items()}
+
+    def after_update(self, strategy: Any, **kwargs: Any) -> None:
+        self.apply(strategy.model)
+
+    @torch.no_grad()
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        stream = getattr(strategy, "stream", None) or []
+        if strategy.experience_index >= len(stream) - 1:
+            return  # the last round keeps its trained, pruned weights
+        params = prunable(strategy.model)
+        self.masks = global_magnitude_masks(params, self.masks, self.rate)
+        self.rounds += 1
+        if self.rewind:
+            if not self.anchor:
+                raise ValueError(f"lottery: the run ended before rewind_epoch "
+                                 f"{self.rewind_epoch}; nothing to rewind to")
+            for n, p in params.items():
+                p.copy_(self.anchor[n])
+        self.apply(strategy.model)

@@ -1,0 +1,123 @@
+r"""Pruning masks as an engine plugin: global magnitude masks by hand, iterative magnitude
+pruning with rewinding through a stream, masks kept at zero by every update, state round
+trip and a killed run resumed exactly."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphcl.lifelong.pruning import MagnitudePruning, global_magnitude_masks, sparsity
+from graphcl.train.engine import Engine
+from graphcl.train.plugins import Plugin
+
+
+def test_global_magnitude_masks_by_hand():
+    params = {"a": torch.tensor([[0.1, -3.0], [2.0, 0.5]]), "b": torch.tensor([[-0.2, 4.0]])}
+    masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
+    new = global_magnitude_masks(params, masks, 0.5)  # 3 of 6 go: 0.1, -0.2, 0.5
+    assert new["a"].tolist() == [[False, True], [True, False]]
+    assert new["b"].tolist() == [[False, True]]
+    again = global_magnitude_masks(params, new, 0.34)  # 1 of the 3 left: 2.0
+    assert again["a"].tolist() == [[False, True], [False, False]]
+    assert sparsity(again) == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match=r"rate must lie in \[0, 1\)"):
+        global_magnitude_masks(params, masks, 1.0)
+
+
+class _Task:
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(64, 8, generator=g)
+        self.y = (self.x[:, 0] > 0).long()
+
+    def train_batches(self, strategy):
+        yield self.x
+
+    def training_loss(self, strategy, batch):
+        return F.cross_entropy(strategy.model(batch), self.y)
+
+    def evaluate(self, strategy, split):
+        return {"acc": float((strategy.model(self.x).argmax(1) == self.y).float().mean())}
+
+
+class _Watch(Plugin):
+    def __init__(self):
+        self.starts = []
+
+    def before_training_exp(self, strategy, **kw):
+        self.starts.append({n: p.detach().clone() for n, p in strategy.model.named_parameters()})
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+
+def test_lottery_rounds_prune_and_rewind():
+    model = _model()
+    init = {n: p.detach().clone() for n, p in model.named_parameters()}
+    lth, watch = MagnitudePruning(rate=0.5), _Watch()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=0.1)
+    engine = Engine(model, opt, plugins=[lth, watch], max_epochs=5, monitor="valid_acc",
+                    eval_splits=("valid",), progress=False)
+    engine.fit_stream([_Task(), _Task(), _Task()])
+    assert sparsity(lth.masks) == pytest.approx(0.75, abs=0.01)  # two rounds of 50 %
+    for n in ("0.weight", "2.weight"):
+        p = dict(model.named_parameters())[n]
+        assert (p[~lth.masks[n]] == 0).all()   # pruned weights stay exactly zero
+        # every later round starts from the initial weights of its survivors
+        alive1 = watch.starts[1][n] != 0
+        assert torch.equal(watch.starts[1][n][alive1], init[n][alive1])
+        assert torch.equal(watch.starts[2][n][lth.masks[n]], init[n][lth.masks[n]])
+        assert not (watch.starts[2][n][~lth.masks[n]]).any()
+    assert torch.equal(dict(model.named_parameters())["0.bias"] != 0,
+                       torch.ones(16, dtype=torch.bool))  # biases are not pruned
+    fresh = MagnitudePruning()
+    fresh.load_state_dict(lth.state_dict())
+    assert all(torch.equal(fresh.masks[n], lth.masks[n]) for n in lth.masks)
+
+
+def test_lottery_resumes_exactly(tmp_path):
+    def run(kill):
+        model = _model()
+        lth = MagnitudePruning(rate=0.3)
+        plugins = [lth]
+        if kill:
+            class Kill(Plugin):
+                def after_training_epoch(self, strategy, **kw):
+                    if strategy.experience_index == 1 and strategy.epoch == 2:
+                        raise KeyboardInterrupt
+
+            plugins.append(Kill())
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        engine = Engine(model, opt, plugins=plugins, max_epochs=4, monitor="valid_acc",
+                        eval_splits=("valid",), progress=False,
+                        checkpoint=tmp_path / "c.pt" if kill is not None else None)
+        engine.fit_stream([_Task(), _Task(), _Task()])
+        return model, lth
+
+    ref_model, ref = run(None)
+    with pytest.raises(KeyboardInterrupt):
+        run(True)
+    model, lth = run(False)
+    assert all(torch.equal(lth.masks[n], ref.masks[n]) for n in ref.masks)
+    for a, b in zip(model.parameters(), ref_model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_lottery_on_a_gnn_from_the_runner():
+    from graphcl.lifelong import build_plugins
+    from graphcl.methods import get_method
+    from graphcl.runner import resolve, run_seed
+
+    m = get_method("gnn")
+    cfg = m.configure({}, (), {"epochs": 5})
+    _, data, _ = resolve("synthetic:sbm")
+    (lth,) = build_plugins(["lottery:rate=0.5"])
+    r = run_seed(m, data, cfg, 0, plugins=[lth], progress=False, stream="repeat:3")
+    assert sparsity(lth.masks) == pytest.approx(0.75, abs=0.01)
+    conv = dict(r["engine"].model.named_parameters())
+    assert all((conv[n][~mk] == 0).all() for n, mk in lth.masks.items())
+    assert 0 <= r["metrics"]["test_acc"] <= 1 and len(r["stream"]["matrix"]) == 3
+    with pytest.raises(ValueError, match="repeat takes a number of experiences"):
+        run_seed(m, data, cfg, 0, plugins=[], progress=False, stream="repeat:0-1")
