@@ -99,6 +99,7 @@ SYNTHETIC = {
     "temporal-sbm": ("synthetic-temporal-sbm", "temporal_sbm_stream"),
     "signed": ("synthetic-signed", "signed_temporal_stream"),
     "graphs": ("synthetic-graphs", "graph_collection"),
+    "images": ("synthetic-images", "image_classes"),
 }
 
 

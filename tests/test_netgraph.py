@@ -129,3 +129,27 @@ def test_unsupported_layers_are_named(bad, match):
     shape = (3,) if isinstance(bad[0], nn.Linear) else (2, 8, 8)
     with pytest.raises(UnsupportedLayer, match=match):
         network_to_graph(bad, shape)
+
+
+def test_convnet_maps_and_learns():
+    # the pruning test bed: the round trip holds for it, and it learns the embedded images
+    from graphcl.models.convnet import ConvNet
+    from graphcl.runner import run_experiment
+
+    model = _randomise(ConvNet((4, 8, 8)))
+    g = network_to_graph(model, (1, 28, 28))
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.allclose(graph_to_network(g, model)(x), model(x))
+    res = run_experiment("cnn", "synthetic:images", progress=False,
+                         overrides={"channels": [8, 16], "epochs": 8, "val_size": 100})
+    assert res["metrics"]["test_acc"]["mean"] > 0.85
+
+
+def test_cnn_bad_input():
+    from graphcl.methods import DatasetKindError
+    from graphcl.runner import run_experiment
+
+    with pytest.raises(DatasetKindError, match="needs an image set in MNIST's layout"):
+        run_experiment("cnn", "synthetic:graphs", progress=False)
+    with pytest.raises(ValueError, match=r"val_size must lie in \(0, 800\)"):
+        run_experiment("cnn", "synthetic:images", progress=False, overrides={"val_size": 900})

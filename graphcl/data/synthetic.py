@@ -441,3 +441,35 @@ def graph_collection(num_graphs: int = 200, num_nodes: tuple[int, int] = (12, 30
                                y=torch.tensor([label])))
     order = torch.randperm(len(graphs), generator=g).tolist()
     return [graphs[i] for i in order]
+
+
+def image_classes(num_train: int = 800, num_test: int = 200, size: int = 12,
+                  seed: int = 0) -> dict[str, Tensor]:
+    r"""A 4-class image set in MNIST's layout (``uint8`` images, ``train_*`` / ``test_*``
+    keys), translation-invariant so that a globally pooled CNN can learn it: over uniform
+    noise, class 0 draws a bright horizontal bar, class 1 a vertical bar, class 2 both (a
+    cross), class 3 a diagonal stripe, each at a random row, column or offset.
+
+    Returns:
+        dict: ``train_images [num_train, size, size]``, ``train_labels``, ``test_images``,
+        ``test_labels``.
+    """
+    fn = "image_classes"
+    _check_int("num_train", num_train, 1, fn)
+    _check_int("num_test", num_test, 1, fn)
+    _check_int("size", size, 4, fn)
+    g = torch.Generator().manual_seed(int(seed))
+    n = num_train + num_test
+    labels = torch.randint(0, 4, (n,), generator=g)
+    row = torch.randint(0, size, (n,), generator=g)[:, None, None]
+    col = torch.randint(0, size, (n,), generator=g)[:, None, None]
+    off = torch.randint(-(size // 2), size // 2 + 1, (n,), generator=g)[:, None, None]
+    imgs = torch.rand(n, size, size, generator=g) * 120
+    i = torch.arange(size)[None, :, None]
+    j = torch.arange(size)[None, None, :]
+    lab = labels[:, None, None]
+    on = (((lab == 0) | (lab == 2)) & (i == row)) | (((lab == 1) | (lab == 2)) & (j == col)) \
+        | ((lab == 3) & (i - j == off))
+    imgs = torch.where(on, torch.full_like(imgs, 255.0), imgs).to(torch.uint8)
+    return {"train_images": imgs[:num_train], "train_labels": labels[:num_train].to(torch.uint8),
+            "test_images": imgs[num_train:], "test_labels": labels[num_train:].to(torch.uint8)}

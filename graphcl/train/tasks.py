@@ -362,3 +362,56 @@ class GraphContrastiveTask:
                 total += float(self._loss(strategy.model, batch, gen)) * batch.num_graphs
                 count += batch.num_graphs
         return {"loss": total / max(count, 1)}
+
+
+class ImageClassificationTask:
+    r"""Mini-batch image classification over tensors (MNIST-sized data in memory).
+
+    The model is called as ``model(images [B, C, H, W]) -> logits``; the loss is
+    cross-entropy. Batches are drawn by a generator of the task's own (checkpointed), so that
+    a resumed run sees the same batches. Metrics: ``acc``.
+
+    Args:
+        images (Tensor): ``[N, C, H, W]`` float images.
+        labels (Tensor): ``[N]`` classes.
+        splits (dict): ``{"train": idx, "valid": idx, "test": idx}``.
+        batch_size (int, optional): (default: ``128``)
+        eval_batch_size (int, optional): (default: ``1000``)
+        seed (int, optional): seed of the batch order. (default: ``0``)
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor, splits: dict[str, Tensor], *,
+                 batch_size: int = 128, eval_batch_size: int = 1000, seed: int = 0) -> None:
+        if images.dim() != 4 or images.size(0) != labels.numel():
+            raise ValueError(f"ImageClassificationTask: images [N, C, H, W] and labels [N] "
+                             f"expected, got {tuple(images.shape)} and {tuple(labels.shape)}")
+        self.images, self.labels = images, labels.long()
+        self.splits = splits
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.generator = torch.Generator().manual_seed(int(seed))
+        self.num_train_examples = int(splits["train"].numel())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+    def train_batches(self, strategy: Any) -> Iterator[Tensor]:
+        idx = self.splits["train"]
+        order = idx[torch.randperm(idx.numel(), generator=self.generator)]
+        yield from order.split(self.batch_size)
+
+    def training_loss(self, strategy: Any, batch: Tensor) -> Tensor:
+        return F.cross_entropy(strategy.model(self.images[batch]), self.labels[batch])
+
+    def evaluate(self, strategy: Any, split: str) -> dict[str, float]:
+        if split not in self.splits:
+            raise ValueError(f"ImageClassificationTask evaluates {sorted(self.splits)}, "
+                             f"got {split!r}")
+        correct = 0
+        idx = self.splits[split]
+        for chunk in idx.split(self.eval_batch_size):
+            correct += int((strategy.model(self.images[chunk]).argmax(1)
+                            == self.labels[chunk]).sum())
+        return {"acc": correct / max(idx.numel(), 1)}
