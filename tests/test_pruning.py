@@ -121,3 +121,23 @@ def test_lottery_on_a_gnn_from_the_runner():
     assert 0 <= r["metrics"]["test_acc"] <= 1 and len(r["stream"]["matrix"]) == 3
     with pytest.raises(ValueError, match="repeat takes a number of experiences"):
         run_seed(m, data, cfg, 0, plugins=[], progress=False, stream="repeat:0-1")
+
+
+def test_structured_pruning_reaches_the_flops_target():
+    pytest.importorskip("torch_pruning")
+    from graphcl.models.convnet import ConvNet
+    from graphcl.nn.structured_pruning import count_flops, prune_to_speedup
+
+    torch.manual_seed(0)
+    model = ConvNet((16, 32, 32)).eval()
+    x = torch.randn(1, 1, 28, 28)
+    before = count_flops(model, x)[0]
+    out = prune_to_speedup(model, x, 2.0, steps=100)
+    assert out["speedup"] >= 2.0 and out["speedup"] < 2.3
+    assert count_flops(model, x)[0] == pytest.approx(before / out["speedup"])
+    assert model(x).shape == (1, 10)  # the classifier keeps its outputs
+    assert model.classifier.in_features < 32  # channels were removed, not masked
+    with pytest.raises(ValueError, match="speed-up target must be >= 1"):
+        prune_to_speedup(model, x, 0.5)
+    with pytest.raises(ValueError, match="speed-up 1000 is unreachable"):
+        prune_to_speedup(ConvNet((4, 4)), x, 1000, steps=20)
