@@ -153,3 +153,30 @@ def test_cnn_bad_input():
         run_experiment("cnn", "synthetic:graphs", progress=False)
     with pytest.raises(ValueError, match=r"val_size must lie in \(0, 800\)"):
         run_experiment("cnn", "synthetic:images", progress=False, overrides={"val_size": 900})
+
+
+def test_metanetwork_starts_near_identity_and_is_differentiable_end_to_end():
+    # the decoded network's loss reaches the metanetwork's parameters (meta-training)
+    from torch.func import functional_call
+
+    from graphcl.models.metanet import MetaNetwork
+    from graphcl.nn.netgraph import graph_parameters
+
+    torch.manual_seed(0)
+    model = _randomise(ResNet())
+    g = network_to_graph(model, (1, 8, 8))
+    meta = MetaNetwork(g.x.size(1), g.edge_attr.size(1), hidden=16, num_layers=2, rho=1e-3)
+    x_out, e_out = meta(g.x, g.edge_index, g.edge_attr, g.edge_type)
+    assert x_out.shape == g.x.shape and e_out.shape == g.edge_attr.shape
+    assert (e_out - g.edge_attr).abs().max() < 0.05  # a small residual edit
+    params = graph_parameters(g, x_out, e_out)
+    inp = torch.randn(5, 1, 8, 8)
+    out = functional_call(model, params, (inp,))
+    assert torch.allclose(out, model(inp), atol=0.1)
+    torch.nn.functional.cross_entropy(out, torch.arange(5)).backward()
+    grads = [p.grad for p in meta.parameters()]
+    assert all(gr is not None for gr in grads) and any(gr.abs().sum() > 0 for gr in grads)
+    # with rho = 0 the metanetwork is the identity map
+    meta.rho = 0.0
+    x0, e0 = meta(g.x, g.edge_index, g.edge_attr, g.edge_type)
+    assert torch.equal(x0, g.x) and torch.equal(e0, g.edge_attr)

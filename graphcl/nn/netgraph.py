@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-__all__ = ["NetGraph", "network_to_graph", "graph_to_network", "UnsupportedLayer",
+__all__ = ["NetGraph", "network_to_graph", "graph_to_network", "graph_parameters",
+           "UnsupportedLayer",
            "WEIGHT", "IDENTITY", "SHORTCUT", "NODE_DEFAULT"]
 
 WEIGHT, IDENTITY, SHORTCUT = 0, 1, 2
@@ -59,6 +60,7 @@ class Layer:
     bn: str | None = None   # the batch norm that follows it
     bn_slot: int = 1        # 1: the node's own batch norm, 5: a shortcut's
     block: int = -1         # index of its edge block while building
+    has_bias: bool = False
 
 
 @dataclass
@@ -195,7 +197,8 @@ def network_to_graph(model: nn.Module, input_shape: tuple[int, ...]) -> NetGraph
                         feats[j][0] = b
                 layers.append(Layer(name, "conv" if isinstance(mod, nn.Conv2d) else "linear",
                                     mod.kernel_size[0] if isinstance(mod, nn.Conv2d) else 1,
-                                    span, outs, ins, block=block))
+                                    span, outs, ins, block=block,
+                                    has_bias=mod.bias is not None))
                 chan[key], depth[key] = outs, depth[args[0].name] + 1
                 owner[key] = len(layers) - 1
                 continue
@@ -281,37 +284,54 @@ def _retarget(layer: Layer, outs: list[int], feats: list, dst: list, types: list
     layer.out_nodes, layer.edge_type, layer.bn_slot = list(outs), SHORTCUT, 5
 
 
-def graph_to_network(graph: NetGraph, model: nn.Module) -> nn.Module:
-    r"""A copy of ``model`` holding the weights of ``graph`` (same layout as
-    ``network_to_graph(model, ...)``; values in a padded kernel's border are ignored)."""
-    out = copy.deepcopy(model)
-    modules = dict(out.named_modules())
-    k2 = graph.edge_attr.size(1)
+def graph_parameters(graph: NetGraph, x: Tensor | None = None,
+                     edge_attr: Tensor | None = None) -> dict[str, Tensor]:
+    r"""The network's parameters and batch-norm statistics held by a graph, by module path
+    (``"features.0.weight"``, ``"features.1.running_var"`` ...), as differentiable functions
+    of the node and edge features (``x`` / ``edge_attr`` replace the graph's own, e.g. a
+    metanetwork's output): ``torch.func.functional_call(model, params, input)`` then runs the
+    decoded network with gradients reaching the features (all but the batch-norm running
+    statistics, which are detached). Values in a padded kernel's border are ignored; running
+    variances are floored at 1e-5."""
+    x = graph.x if x is None else x
+    edge_attr = graph.edge_attr if edge_attr is None else edge_attr
+    k2 = edge_attr.size(1)
     kmax = int(round(k2 ** 0.5))
     centre = k2 // 2
+    out: dict[str, Tensor] = {}
+    for layer in graph.layers:
+        start, end = layer.edges
+        co, ci = len(layer.out_nodes), len(layer.in_nodes)
+        kern = edge_attr[start:end].reshape(co, ci, k2)
+        if layer.kind == "linear":
+            w = kern[..., centre]
+        elif layer.kernel == kmax:
+            w = kern.reshape(co, ci, kmax, kmax)
+        else:
+            off = (kmax - layer.kernel) // 2
+            w = kern.reshape(co, ci, kmax, kmax)[..., off:off + layer.kernel,
+                                                 off:off + layer.kernel]
+        out[f"{layer.name}.weight"] = w
+        feats = x[layer.out_nodes]
+        if layer.has_bias:
+            out[f"{layer.name}.bias"] = feats[:, 0]
+        if layer.bn is not None:
+            s = layer.bn_slot
+            out[f"{layer.bn}.weight"] = feats[:, s]
+            out[f"{layer.bn}.bias"] = feats[:, s + 1]
+            # statistics, not parameters: detached (batch norm's kernel takes no gradient
+            # through them)
+            out[f"{layer.bn}.running_mean"] = feats[:, s + 2].detach()
+            out[f"{layer.bn}.running_var"] = feats[:, s + 3].detach().clamp(min=1e-5)
+    return out
+
+
+def graph_to_network(graph: NetGraph, model: nn.Module) -> nn.Module:
+    r"""A copy of ``model`` holding the weights of ``graph`` (same layout as
+    ``network_to_graph(model, ...)``; see :func:`graph_parameters`)."""
+    out = copy.deepcopy(model)
+    state = out.state_dict()
     with torch.no_grad():
-        for layer in graph.layers:
-            mod = modules[layer.name]
-            start, end = layer.edges
-            co, ci = len(layer.out_nodes), len(layer.in_nodes)
-            kern = graph.edge_attr[start:end].reshape(co, ci, k2)
-            if layer.kernel == kmax:
-                w = kern
-            elif layer.kernel == 1:
-                w = kern[..., centre:centre + 1]
-            else:
-                off = (kmax - layer.kernel) // 2
-                w = kern.view(co, ci, kmax, kmax)[..., off:off + layer.kernel,
-                                                  off:off + layer.kernel]
-            mod.weight.copy_(w.reshape(mod.weight.shape))
-            feats = graph.x[layer.out_nodes]
-            if getattr(mod, "bias", None) is not None:
-                mod.bias.copy_(feats[:, 0])
-            if layer.bn is not None:
-                bn = modules[layer.bn]
-                s = layer.bn_slot
-                bn.weight.copy_(feats[:, s])
-                bn.bias.copy_(feats[:, s + 1])
-                bn.running_mean.copy_(feats[:, s + 2])
-                bn.running_var.copy_(feats[:, s + 3])
+        for name, value in graph_parameters(graph).items():
+            state[name].copy_(value.reshape(state[name].shape))
     return out
