@@ -84,7 +84,8 @@ def parse_stream_spec(spec: str) -> StreamSpec:
             raise ValueError(f"stream {spec!r}: needs at least one experience")
     else:
         if kind in ("time-window", "repeat"):
-            raise ValueError(f"stream {spec!r}: {kind} takes a number of experiences")
+            what = "windows" if kind == "time-window" else "experiences"
+            raise ValueError(f"stream {spec!r}: {kind} takes a number of {what}")
         try:
             tasks = tuple(tuple(int(c) for c in g.split("-")) for g in tasks_s.split("/"))
         except ValueError:
