@@ -141,3 +141,35 @@ def test_structured_pruning_reaches_the_flops_target():
         prune_to_speedup(model, x, 0.5)
     with pytest.raises(ValueError, match="speed-up 1000 is unreachable"):
         prune_to_speedup(ConvNet((4, 4)), x, 1000, steps=20)
+
+
+def test_group_sparsity_adds_the_weighted_group_gradient():
+    pytest.importorskip("torch_pruning")
+    from types import SimpleNamespace
+
+    from graphcl.lifelong.pruning import GroupSparsity
+    from graphcl.models.convnet import ConvNet
+    from graphcl.runner import run_experiment
+
+    torch.manual_seed(0)
+    model = ConvNet((8, 16))
+    x = torch.randn(2, 1, 12, 12)
+    plugin = GroupSparsity(reg=0.5, alpha=16, input_shape=[1, 12, 12])
+    strategy = SimpleNamespace(model=model, experience=None)
+    plugin.before_training(strategy)
+    model(x).sum().backward()
+    before = {n: p.grad.clone() for n, p in model.named_parameters()}
+    plugin.before_update(strategy)
+    w = model.features[0].weight.detach()
+    delta = (model.features[0].weight.grad - before["features.0.weight"]) / (0.5 * w)
+    gamma = delta.flatten(1)[:, 0]
+    # every output channel's whole kernel gets reg * gamma_g * w, gamma_g in [1, alpha]:
+    # the weakest group (lowest importance) gets alpha, the strongest 1
+    assert torch.allclose(delta.flatten(1), gamma[:, None].expand_as(delta.flatten(1)),
+                          rtol=1e-4)
+    assert gamma.min() == pytest.approx(1.0, rel=1e-4) and gamma.max() <= 16 + 1e-3
+    # biases are left alone (bias=False), the classifier's outputs are never a group
+    assert torch.equal(model.classifier.bias.grad, before["classifier.bias"])
+    with pytest.raises(ValueError, match="alpha >= 1"):
+        run_experiment("cnn", "synthetic:images", progress=False,
+                       plugins=["group-sparsity:alpha=0.5"])

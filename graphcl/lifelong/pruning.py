@@ -141,3 +141,51 @@ class MagnitudePruning(Plugin):
             for n, p in params.items():
                 p.copy_(self.anchor[n])
         self.apply(strategy.model)
+
+
+@register_plugin("group-sparsity")
+class GroupSparsity(Plugin):
+    r"""DepGraph's sparse training (Fang et al., CVPR 2023) as a plugin: before every update,
+    each dependency group's weights (a channel with everything coupled to it) get the extra
+    gradient :math:`\lambda\,\gamma_g\,w_g`, :math:`\gamma_g = \alpha^{(I_{max}-I_g)/(I_{max}-
+    I_{min})}` from the group's L2 importance, so weak groups shrink up to ``alpha`` times
+    harder and later structured pruning (:func:`~graphcl.nn.structured_pruning.
+    prune_to_speedup`) removes them at little cost. Torch-Pruning's ``GroupNormPruner`` builds
+    the groups and applies the term (``pip install 'graphcl[metaprune]'``).
+
+    Args:
+        reg (float, optional): :math:`\lambda`. (default: ``5e-4``)
+        alpha (float, optional): :math:`\alpha`. (default: ``16``)
+        input_shape (list, optional): one input's shape without the batch; default: the
+            first training image of the task (an image task's ``images``).
+    """
+
+    def __init__(self, reg: float = 5e-4, alpha: float = 16.0,
+                 input_shape: list[int] | None = None) -> None:
+        if float(reg) < 0 or float(alpha) < 1:
+            raise ValueError(f"group-sparsity: reg must be >= 0 and alpha >= 1, got {reg}, "
+                             f"{alpha}")
+        self.reg, self.alpha = float(reg), float(alpha)
+        self.input_shape = None if input_shape is None else [int(s) for s in input_shape]
+        self.pruner: Any = None
+
+    def _example(self, strategy: Any) -> torch.Tensor:
+        if self.input_shape is not None:
+            return torch.zeros(1, *self.input_shape)
+        images = getattr(strategy.experience, "images", None)
+        if images is None:
+            raise ValueError("group-sparsity: set input_shape (the task holds no images)")
+        return images[:1]
+
+    def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        from graphcl.nn.structured_pruning import require_torch_pruning
+
+        tp = require_torch_pruning()
+        model = strategy.model
+        last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1:]
+        self.pruner = tp.pruner.GroupNormPruner(
+            model, self._example(strategy), tp.importance.GroupMagnitudeImportance(p=2),
+            reg=self.reg, alpha=self.alpha, global_pruning=True, ignored_layers=last)
+
+    def before_update(self, strategy: Any, **kwargs: Any) -> None:
+        self.pruner.regularize(strategy.model, alpha=self.alpha, bias=False)
