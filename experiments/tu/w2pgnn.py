@@ -10,7 +10,9 @@ For every (pre-training set C, downstream collection D) pair, C != D:
 3. ``feasibility``: ``graphcl run w2pgnn --dataset D --set pretrain=[every C]`` for each
    variant (topo / integr bases, the released code's TV weight, USVT, the square loss instead
    of KL for the final distance, the final distance at r = 200 instead of 1000);
-4. ``--table``: Pearson and Spearman correlations (with p-values) between feasibility and gain
+4. ``probe``: a second, noise-free ground truth — the linear-probe accuracy of every frozen
+   encoder on every D against randomly initialised encoders;
+5. ``--table``: Pearson and Spearman correlations (with p-values) between feasibility and gain
    over all pairs and within each downstream set, the data-selection comparison (the
    candidate W2PGNN ranks first vs a random pick vs the best), a graph-statistics baseline, and
    the plot ``results/w2pgnn/feasibility-gain.svg``; written to ``results/w2pgnn.json``.
@@ -18,7 +20,7 @@ For every (pre-training set C, downstream collection D) pair, C != D:
 Every step is the CLI command printed before it; finished runs are skipped (a killed run
 resumes). Examples::
 
-    python experiments/tu/w2pgnn.py --steps pretrain finetune feasibility
+    python experiments/tu/w2pgnn.py --steps pretrain finetune feasibility probe
     python experiments/tu/w2pgnn.py --table
 """
 
@@ -383,7 +385,7 @@ def _plot(measure: dict, g: dict, gp: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", nargs="+", default=["pretrain", "finetune", "feasibility"],
+    ap.add_argument("--steps", nargs="+", default=["pretrain", "finetune", "feasibility", "probe"],
                     choices=["pretrain", "finetune", "feasibility", "probe"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
