@@ -10,7 +10,7 @@ For every (pre-training set C, downstream collection D) pair, C != D:
 3. ``feasibility``: ``graphcl run w2pgnn --dataset D --set pretrain=[every C]`` for each
    variant (topo / integr bases, the released code's TV weight, USVT, the square loss instead
    of KL for the final distance, the final distance at r = 200 instead of 1000);
-4. ``probe``: a second, noise-free ground truth — the linear-probe accuracy of every frozen
+4. ``probe``: a second, deterministic ground truth — the linear-probe accuracy of every frozen
    encoder on every D against randomly initialised encoders;
 5. ``--table``: Pearson and Spearman correlations (with p-values) between feasibility and gain
    over all pairs and within each downstream set, the data-selection comparison (the
