@@ -83,16 +83,13 @@ class W2PGNNMethod(Method):
 
     def _candidates(self, cfg: dict[str, Any], dataset: Any) -> list[str]:
         specs = cfg["pretrain"]
-        if specs is None:
+        if specs is None:  # every other collection of the same level under the data root
+            from graphcl.data import resolve_dataset
             from graphcl.data.fingerprint import fingerprint
 
             own = fingerprint(dataset)
-            specs = []
-            for name in default_candidates(dataset_kind(dataset)):
-                from graphcl.data import resolve_dataset
-
-                if fingerprint(resolve_dataset(name)[1]) != own:
-                    specs.append(name)
+            specs = [name for name in default_candidates(dataset_kind(dataset))
+                     if fingerprint(resolve_dataset(name)[1]) != own]
         if isinstance(specs, str):
             specs = [specs]
         specs = [str(s) for s in specs]
