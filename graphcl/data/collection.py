@@ -53,6 +53,28 @@ class GraphBatch:
         r"""Degree of every node ``[N]`` (neighbours, each counted once)."""
         return torch.bincount(self.edge_index[0], minlength=self.num_nodes)
 
+    def grouped(self) -> tuple[Tensor, Tensor, Tensor]:
+        r"""``(node_ptr [G + 1], edge_index [2, E], edge_ptr [G + 1])``: the edges ordered by
+        graph (stable), so that graph ``g`` owns nodes ``node_ptr[g]:node_ptr[g + 1]`` and
+        edges ``edge_ptr[g]:edge_ptr[g + 1]``."""
+        eb = self.batch[self.edge_index[0]]
+        order = torch.argsort(eb, stable=True)
+        counts = torch.bincount(eb, minlength=self.num_graphs)
+        zero = counts.new_zeros(1)
+        return (torch.cat([zero, self.sizes().cumsum(0)]), self.edge_index[:, order],
+                torch.cat([zero, counts.cumsum(0)]))
+
+    @staticmethod
+    def concat(batches: Sequence[GraphBatch], name: str) -> GraphBatch:
+        r"""Several batches as one (graphs renumbered in order)."""
+        edges, batch, offset, g_off = [], [], 0, 0
+        for b in batches:
+            edges.append(b.edge_index + offset)
+            batch.append(b.batch + g_off)
+            offset += b.num_nodes
+            g_off += b.num_graphs
+        return GraphBatch(torch.cat(edges, 1), torch.cat(batch), g_off, name)
+
     def subset(self, graphs: Tensor | Sequence[int]) -> GraphBatch:
         r"""The graphs of the given ids, renumbered ``0..len(graphs)-1`` in that order."""
         ids = torch.as_tensor(graphs, dtype=torch.long)
@@ -69,6 +91,13 @@ class GraphBatch:
                           self.name)
 
 
+def symmetric_pairs(pairs: Tensor, num_nodes: int) -> Tensor:
+    r"""Both directions of every pair, without duplicates, sorted by (source, target)."""
+    ei = torch.cat([pairs, pairs.flip(0)], dim=1)
+    keys = torch.unique(ei[0] * num_nodes + ei[1])
+    return torch.stack([keys // num_nodes, keys % num_nodes])
+
+
 def _ranks_in_runs(sizes: Tensor) -> Tensor:
     r"""``0..s-1`` for every run length ``s`` of ``sizes``, concatenated."""
     total = int(sizes.sum())
@@ -77,11 +106,7 @@ def _ranks_in_runs(sizes: Tensor) -> Tensor:
 
 
 def _undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
-    src, dst = edge_index
-    keep = src != dst
-    src, dst = src[keep], dst[keep]
-    key = torch.unique(torch.cat([src * num_nodes + dst, dst * num_nodes + src]))
-    return torch.stack([key // num_nodes, key % num_nodes])
+    return symmetric_pairs(edge_index[:, edge_index[0] != edge_index[1]], num_nodes)
 
 
 def graph_batch(graphs: Sequence[Data], name: str = "collection") -> GraphBatch:
@@ -165,15 +190,11 @@ def ego_networks(data: Data, centres: Tensor | None = None, *, hops: int = 2,
 def to_graph_list(gb: GraphBatch, x: Tensor | None = None) -> list[Data]:
     r"""A :class:`GraphBatch` as a list of :class:`Data` (``x``: features of every node of the
     batch, split with it)."""
-    sizes = gb.sizes()
-    ptr = torch.cat([sizes.new_zeros(1), sizes.cumsum(0)])
-    order = torch.argsort(gb.batch[gb.edge_index[0]], stable=True)
-    ei = gb.edge_index[:, order]
-    counts = torch.bincount(gb.batch[ei[0]], minlength=gb.num_graphs)
-    parts = torch.split(ei, counts.tolist(), dim=1)
+    ptr, ei, eptr = gb.grouped()
+    parts = torch.split(ei, eptr.diff().tolist(), dim=1)
     out = []
     for g, part in enumerate(parts):
-        d = Data(edge_index=part - ptr[g], num_nodes=int(sizes[g]))
+        d = Data(edge_index=part - ptr[g], num_nodes=int(ptr[g + 1] - ptr[g]))
         if x is not None:
             d.x = x[int(ptr[g]):int(ptr[g + 1])]
         out.append(d)

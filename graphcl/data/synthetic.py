@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, TemporalData
 
+from graphcl.data.collection import symmetric_pairs
 from graphcl.data.split import _sample_distinct, _triu_pair
 
 __all__ = [
@@ -45,12 +46,6 @@ def _check_prob(name: str, value: Any, fn: str) -> float:
     if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
         raise ValueError(f"{fn}: {name} must be a probability in [0, 1], got {value!r}")
     return float(value)
-
-
-def _undirected(pairs: Tensor, num_nodes: int) -> Tensor:
-    ei = torch.cat([pairs, pairs.flip(0)], dim=1)
-    keys = torch.unique(ei[0] * num_nodes + ei[1])
-    return torch.stack([keys // num_nodes, keys % num_nodes])
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,7 +118,7 @@ def attributed_sbm(
     masks[1][perm[n_train:n_train + n_val]] = True
     masks[2][perm[n_train + n_val:]] = True
     return Data(
-        x=x, edge_index=_undirected(pairs, num_nodes), y=y,
+        x=x, edge_index=symmetric_pairs(pairs, num_nodes), y=y,
         train_mask=masks[0], val_mask=masks[1], test_mask=masks[2], num_nodes=num_nodes,
     )
 
@@ -410,7 +405,7 @@ def graphon_graphs(
             raise ValueError(f"{fn}: W(u, v) returned values outside [0, 1]")
         upper = (torch.rand(n, n, generator=g) < prob).triu(diagonal=1)
         pairs = upper.nonzero().t()
-        graphs.append(Data(edge_index=_undirected(pairs, n), num_nodes=n, u=u))
+        graphs.append(Data(edge_index=symmetric_pairs(pairs, n), num_nodes=n, u=u))
     return graphs
 
 

@@ -43,21 +43,18 @@ def global_magnitude_masks(params: dict[str, torch.Tensor], masks: dict[str, tor
     if k == 0:
         return {n: m.clone() for n, m in masks.items()}
     cut = torch.kthvalue(alive, k).values
-    out, budget = {}, k
+    out, ties, budget = {}, {}, k
     for n, p in params.items():
         mag = p.detach().abs()
         below = masks[n] & (mag < cut)
-        at = masks[n] & (mag == cut)
+        ties[n] = masks[n] & (mag == cut)
         budget -= int(below.sum())
-        new = masks[n] & ~below
-        out[n] = new
-        out[n + "\0at"] = at
+        out[n] = masks[n] & ~below
     # weights exactly at the cut: remove them in order until k are gone
     for n in params:
-        at = out.pop(n + "\0at")
         if budget <= 0:
-            continue
-        idx = at.flatten().nonzero().view(-1)[:budget]
+            break
+        idx = ties[n].flatten().nonzero().view(-1)[:budget]
         flat = out[n].flatten().clone()
         flat[idx] = False
         out[n] = flat.view_as(out[n])

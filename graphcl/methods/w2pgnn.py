@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from graphcl.data.collection import as_collection
+from graphcl.data.collection import GraphBatch, as_collection
 from graphcl.methods import ConfigError, Method, Setup, dataset_kind, register
 
 VARIANTS = ("topo", "domain", "integr")
@@ -118,7 +118,7 @@ class W2PGNNMethod(Method):
                "usvt_threshold": float(cfg["usvt_threshold"])}
         if cfg["variant"] == "domain":
             return [estimate_graphon(b, **est) for b in batches]
-        pooled = batches[0] if len(batches) == 1 else _concat(batches, spec)
+        pooled = batches[0] if len(batches) == 1 else GraphBatch.concat(batches, spec)
         if cfg["variant"] == "integr":
             return [estimate_graphon(pooled, **est)]
         from sklearn.cluster import KMeans
@@ -167,14 +167,3 @@ class W2PGNNMethod(Method):
                                            **{f"bases:{s}": float(len(b))
                                               for s, b in zip(specs, steps, strict=True)}})
 
-
-def _concat(batches: list[Any], name: str) -> Any:
-    from graphcl.data.collection import GraphBatch
-
-    offset, g_off, edges, batch = 0, 0, [], []
-    for b in batches:
-        edges.append(b.edge_index + offset)
-        batch.append(b.batch + g_off)
-        offset += b.num_nodes
-        g_off += b.num_graphs
-    return GraphBatch(torch.cat(edges, 1), torch.cat(batch), g_off, name)

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphcl.data.collection import GraphBatch
+from graphcl.nn.optional import optional_module
 
 __all__ = ["ESTIMATORS", "aligned_mean", "estimate_graphon", "resize", "topology_statistics",
            "gw_distance", "gw_plan", "gw_plan_loss", "require_pot"]
@@ -36,12 +37,7 @@ ESTIMATORS = ("sas", "usvt")
 
 def require_pot():
     r"""The ``ot`` module of POT, or an ImportError saying how to install it."""
-    try:
-        import ot
-    except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError("Gromov-Wasserstein distances need POT: pip install "
-                          "'graphcl[w2pgnn]' (or pip install pot)") from e
-    return ot
+    return optional_module("ot", "Gromov-Wasserstein distances", "w2pgnn", "pot")
 
 
 def aligned_mean(gb: GraphBatch) -> Tensor:
@@ -64,12 +60,9 @@ def aligned_mean(gb: GraphBatch) -> Tensor:
 
 
 def _tv_denoise(h: Tensor, weight: float) -> Tensor:
-    try:
-        from skimage.restoration import denoise_tv_chambolle
-    except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError("the 'sas' graphon estimator's total-variation step needs "
-                          "scikit-image: pip install 'graphcl[w2pgnn]'") from e
-    return torch.from_numpy(denoise_tv_chambolle(h.numpy(), weight=weight))
+    restoration = optional_module("skimage.restoration", "the 'sas' estimator's "
+                                  "total-variation step", "w2pgnn", "scikit-image")
+    return torch.from_numpy(restoration.denoise_tv_chambolle(h.numpy(), weight=weight))
 
 
 def estimate_graphon(gb: GraphBatch, method: str = "sas", *, tv_weight: float | None = 0.1,
@@ -147,14 +140,9 @@ def _mean_closeness(gb: GraphBatch, sources: int = 128) -> Tensor:
     an unbiased estimate that keeps large graphs (REDDIT, COLLAB) linear in their size."""
     from scipy.sparse.csgraph import shortest_path
 
-    sizes = gb.sizes().tolist()
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    eb = gb.batch[gb.edge_index[0]].numpy()
-    order = np.argsort(eb, kind="stable")
-    ei = gb.edge_index.numpy()[:, order]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(eb, minlength=gb.num_graphs))])
+    starts, ei, bounds = (t.numpy() for t in gb.grouped())
     out = np.zeros(gb.num_graphs)
-    for g, n in enumerate(sizes):
+    for g, n in enumerate(np.diff(starts).tolist()):
         if n < 2 or bounds[g + 1] == bounds[g]:
             continue
         e = ei[:, bounds[g]:bounds[g + 1]] - starts[g]
@@ -174,13 +162,8 @@ def _triangles(gb: GraphBatch, budget: int = 4_000_000) -> Tensor:
     r"""Triangles through every node, :math:`(A \odot A^2)` row sums / 2, on block-diagonal
     sparse chunks of graphs whose squared sizes stay within ``budget`` (bounding the memory
     of :math:`A^2` on dense collections)."""
-    sizes = gb.sizes().numpy()
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    eb = gb.batch[gb.edge_index[0]].numpy()
-    order = np.argsort(eb, kind="stable")
-    ei = gb.edge_index.numpy()[:, order]
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(eb, minlength=gb.num_graphs))])
-    cost = np.cumsum(sizes.astype(np.int64) ** 2)
+    starts, ei, bounds = (t.numpy() for t in gb.grouped())
+    cost = np.cumsum(np.diff(starts) ** 2)
     out = np.zeros(gb.num_nodes)
     g0 = 0
     while g0 < gb.num_graphs:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from graphcl.nn.optional import optional_module
+
 __all__ = ["prune_to_speedup", "count_flops", "require_torch_pruning", "IMPORTANCES"]
 
 IMPORTANCES = ("l1", "l2", "group-norm", "random")
@@ -22,12 +24,7 @@ IMPORTANCES = ("l1", "l2", "group-norm", "random")
 
 def require_torch_pruning():
     r"""The ``torch_pruning`` module, or an ImportError saying how to install it."""
-    try:
-        import torch_pruning as tp
-    except ImportError as e:  # pragma: no cover - exercised only without the extra
-        raise ImportError("structured pruning needs Torch-Pruning: pip install "
-                          "'graphcl[metaprune]' (or pip install torch-pruning)") from e
-    return tp
+    return optional_module("torch_pruning", "structured pruning", "metaprune", "torch-pruning")
 
 
 def count_flops(model: nn.Module, example: torch.Tensor) -> tuple[float, float]:

@@ -340,12 +340,14 @@ class GraphContrastiveTask:
         return nt_xent(model(v1), model(v2), self.temperature)
 
     def train_batches(self, strategy: Any) -> Iterator[Any]:
+        from torch_geometric.data import Batch
+
         graphs = [self.graphs[i] for i in self.splits["train"].tolist()]
         order = torch.randperm(len(graphs), generator=self.generator).tolist()
         for i in range(0, len(order), self.batch_size):
             chunk = [graphs[j] for j in order[i:i + self.batch_size]]
             if len(chunk) > 1:  # a single graph has no negatives
-                yield next(iter(self._loader_cls(chunk, len(chunk))))
+                yield Batch.from_data_list(chunk)
 
     def training_loss(self, strategy: Any, batch: Any) -> Tensor:
         return self._loss(strategy.model, batch, self.generator)
