@@ -125,7 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-_RAW_METRICS = ("loss", "rmse", "mse", "mae", "gw", "feasibility", "pearson", "spearman", "mib")
+_RAW_METRICS = ("loss", "rmse", "mse", "mae", "gw", "feasibility", "pearson", "spearman", "mib",
+                "speedup", "ratio")
 
 
 def _print_metrics(results: dict[str, Any]) -> None:

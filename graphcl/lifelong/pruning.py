@@ -148,23 +148,32 @@ class GroupSparsity(Plugin):
     I_{min})}` from the group's L2 importance, so weak groups shrink up to ``alpha`` times
     harder and later structured pruning (:func:`~graphcl.nn.structured_pruning.
     prune_to_speedup`) removes them at little cost. Torch-Pruning's ``GroupNormPruner`` builds
-    the groups and applies the term (``pip install 'graphcl[metaprune]'``).
+    the groups and applies the term (``pip install 'graphcl[metaprune]'``); a network it cannot
+    trace (PyG message passing) takes the same gradient from the network's graph
+    (``backend="graph"``: :func:`~graphcl.train.metaprune.group_penalty`, tested equal).
 
     Args:
         reg (float, optional): :math:`\lambda`. (default: ``5e-4``)
         alpha (float, optional): :math:`\alpha`. (default: ``16``)
         input_shape (list, optional): one input's shape without the batch; default: the
-            first training image of the task (an image task's ``images``).
+            first training image of the task (an image task's ``images``), or a node task's
+            feature count.
+        backend (str, optional): ``"torch-pruning"``, ``"graph"``, or ``"auto"`` (the graph
+            for a model with message-passing layers). (default: ``"auto"``)
     """
 
     def __init__(self, reg: float = 5e-4, alpha: float = 16.0,
-                 input_shape: list[int] | None = None) -> None:
+                 input_shape: list[int] | None = None, backend: str = "auto") -> None:
         if float(reg) < 0 or float(alpha) < 1:
             raise ValueError(f"group-sparsity: reg must be >= 0 and alpha >= 1, got {reg}, "
                              f"{alpha}")
-        self.reg, self.alpha = float(reg), float(alpha)
+        if backend not in ("auto", "torch-pruning", "graph"):
+            raise ValueError(f"group-sparsity: backend must be 'auto', 'torch-pruning' or "
+                             f"'graph', got {backend!r}")
+        self.reg, self.alpha, self.backend = float(reg), float(alpha), backend
         self.input_shape = None if input_shape is None else [int(s) for s in input_shape]
         self.pruner: Any = None
+        self.graph: Any = None
 
     def _example(self, strategy: Any) -> torch.Tensor:
         if self.input_shape is not None:
@@ -175,14 +184,41 @@ class GroupSparsity(Plugin):
         return images[:1]
 
     def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        from torch_geometric.nn import MessagePassing
+
         from graphcl.nn.structured_pruning import require_torch_pruning
 
-        tp = require_torch_pruning()
         model = strategy.model
+        graph = self.backend == "graph" or (
+            self.backend == "auto" and any(isinstance(m, MessagePassing) for m in model.modules()))
+        if graph:
+            from graphcl.nn.netgraph import network_to_graph
+
+            shape = self.input_shape
+            if shape is None:
+                data = getattr(strategy.experience, "data", None)
+                if data is None:
+                    raise ValueError("group-sparsity: set input_shape (the task holds no data)")
+                shape = [int(data.x.size(1))]
+            self.graph = network_to_graph(model, tuple(shape), {"batch": None})
+            return
+        tp = require_torch_pruning()
         last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1:]
         self.pruner = tp.pruner.GroupNormPruner(
             model, self._example(strategy), tp.importance.GroupMagnitudeImportance(p=2),
             reg=self.reg, alpha=self.alpha, global_pruning=True, ignored_layers=last)
 
     def before_update(self, strategy: Any, **kwargs: Any) -> None:
-        self.pruner.regularize(strategy.model, alpha=self.alpha, bias=False)
+        if self.graph is None:
+            self.pruner.regularize(strategy.model, alpha=self.alpha, bias=False)
+            return
+        from graphcl.train.metaprune import group_penalty
+
+        params = dict(strategy.model.named_parameters())
+        names = [la.weight for la in self.graph.layers] + \
+                [f"{la.bn}.weight" for la in self.graph.layers if la.bn is not None]
+        penalty = group_penalty(self.graph, params, self.reg, self.alpha)
+        for name, g in zip(names, torch.autograd.grad(penalty, [params[n] for n in names]),
+                           strict=True):
+            p = params[name]
+            p.grad = g if p.grad is None else p.grad + g

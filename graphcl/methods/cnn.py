@@ -35,7 +35,8 @@ class CNNMethod(Method):
     description = "small CNN image classifier (conv + batch norm, global pooling) on MNIST"
     task = "image classification"
     kinds = ("other",)
-    defaults = {"channels": [16, 32, 64], "lr": 0.001, "weight_decay": 0.0, "epochs": 5,
+    defaults = {"channels": [16, 32, 64], "pool_every": 1, "lr": 0.01, "weight_decay": 0.0,
+                "epochs": 5,
                 "patience": None, "batch_size": 128, "val_size": 5000, "max_train": None}
     quickstart = {"dataset": "synthetic:images", "set": {"epochs": 8, "channels": [8, 16],
                                                          "val_size": 100},
@@ -60,7 +61,8 @@ class CNNMethod(Method):
             train = train[: int(cfg["max_train"])]
         splits = {"train": train, "valid": perm[:val],
                   "test": torch.arange(n_train, imgs.size(0))}
-        model = ConvNet(cfg["channels"], int(labels.max()) + 1, imgs.size(1))
+        model = ConvNet(cfg["channels"], int(labels.max()) + 1, imgs.size(1),
+                        int(cfg["pool_every"]))
         opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]),
                                weight_decay=float(cfg["weight_decay"]))
         task = ImageClassificationTask(imgs, labels, splits, batch_size=int(cfg["batch_size"]),

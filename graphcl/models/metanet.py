@@ -31,29 +31,30 @@ def _decoder(hidden: int, out: int) -> nn.Sequential:
 class _EdgeConv(nn.Module):
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.a, self.b = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
-        self.c, self.d = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.abcd = nn.Linear(hidden, 4 * hidden)
         self.agg = nn.Linear(4 * hidden, hidden)
 
-    def direction(self, h: Tensor, e: Tensor, src: Tensor, dst: Tensor, n: int
+    def direction(self, hn: Tensor, e: Tensor, src: Tensor, dst: Tensor, count: Tensor
                   ) -> tuple[Tensor, Tensor]:
-        hn = F.layer_norm(h, h.shape[-1:])
-        msg = F.silu(self.a(hn))[dst] * F.silu(self.b(hn))[src] * e
-        mean = scatter(msg, dst, 0, dim_size=n, reduce="mean")
-        sq = scatter(msg * msg, dst, 0, dim_size=n, reduce="mean")
+        n, hid = hn.size(0), hn.size(1)
+        # the four node maps in one matrix product: A, B (messages), C, D (edge updates);
+        # index_select, whose backward is a scatter-add (indexing's is a slower index_put)
+        a, b, c, d = F.silu(self.abcd(hn)).split(hid, -1)
+        msg = a.index_select(0, dst) * b.index_select(0, src) * e
+        mean = hn.new_zeros(n, hid).index_add_(0, dst, msg) / count
+        sq = hn.new_zeros(n, hid).index_add_(0, dst, msg * msg) / count
         std = (sq - mean * mean).clamp(min=0).add(1e-8).sqrt()
         mx = scatter(msg, dst, 0, dim_size=n, reduce="max")
         mn = scatter(msg, dst, 0, dim_size=n, reduce="min")
         agg = self.agg(torch.cat([mean, std, mx, mn], -1))
-        de = F.silu(self.c(hn))[dst] * F.silu(self.d(hn))[src] * e
-        return agg, de
+        return agg, c.index_select(0, dst) * d.index_select(0, src) * e
 
-    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, sign: Tensor
-                ) -> tuple[Tensor, Tensor]:
-        n = h.size(0)
+    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, sign: Tensor,
+                counts: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
-        agg_f, de_f = self.direction(h, e, src, dst, n)
-        agg_r, de_r = self.direction(h, sign * e, dst, src, n)
+        hn = F.layer_norm(h, h.shape[-1:])
+        agg_f, de_f = self.direction(hn, e, src, dst, counts[0])
+        agg_r, de_r = self.direction(hn, sign * e, dst, src, counts[1])
         return h + agg_f + agg_r, e + de_f + sign * de_r
 
 
@@ -91,6 +92,10 @@ class MetaNetwork(nn.Module):
         h = self.node_in(x)
         e = self.edge_in(torch.cat([edge_attr, F.one_hot(edge_type, self.edge_types).to(
             edge_attr.dtype)], -1))
+        n = x.size(0)
+        ones = x.new_ones(edge_index.size(1))
+        counts = tuple(x.new_zeros(n).index_add_(0, idx, ones).clamp(min=1)[:, None]
+                       for idx in (edge_index[1], edge_index[0]))
         for conv in self.convs:
-            h, e = conv(h, e, edge_index, self.sign)
+            h, e = conv(h, e, edge_index, self.sign, counts)
         return x + self.rho * self.node_out(h), edge_attr + self.rho * self.edge_out(e)

@@ -15,6 +15,8 @@ its batch norm into those channels' second slot. Node features are
 :func:`graph_to_network` writes a graph of the same layout back into a copy of the network,
 so that any graph with that topology (e.g. a metanetwork's edited output) decodes to a
 network; the round trip is exact (tested). Supported: ``Conv2d`` (no groups), ``Linear``,
+PyG's ``GCNConv`` (its weight matrix as a linear layer's edges: the propagation itself has
+no weights, so a GNN maps like an MLP over its channels),
 ``BatchNorm1d/2d`` after them, channel-preserving layers (activations, pooling, dropout,
 flatten after a global pooling) and additions of two branches. Anything else is a
 :class:`UnsupportedLayer` error naming the layer.
@@ -24,11 +26,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 __all__ = ["NetGraph", "network_to_graph", "graph_to_network", "graph_parameters",
+           "channel_groups",
            "UnsupportedLayer",
            "WEIGHT", "IDENTITY", "SHORTCUT", "NODE_DEFAULT"]
 
@@ -61,6 +65,12 @@ class Layer:
     bn_slot: int = 1        # 1: the node's own batch norm, 5: a shortcut's
     block: int = -1         # index of its edge block while building
     has_bias: bool = False
+    weight: str = ""        # parameter paths (default ``<name>.weight`` / ``<name>.bias``)
+    bias: str = ""
+
+    def __post_init__(self) -> None:
+        self.weight = self.weight or f"{self.name}.weight"
+        self.bias = self.bias or f"{self.name}.bias"
 
 
 @dataclass
@@ -89,28 +99,51 @@ class NetGraph:
         return int(self.x.size(0))
 
 
+_IGNORED_FUNCTIONS = {"_assert_is_none"}
+
+
+class _Tracer(torch.fx.Tracer):
+    r"""``torch.fx`` tracing that keeps PyG message-passing layers whole."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        from torch_geometric.nn import MessagePassing
+
+        return isinstance(m, MessagePassing) or super().is_leaf_module(m, qualname)
+
+
+def _is_gcn(mod: nn.Module) -> bool:
+    from torch_geometric.nn import GCNConv
+
+    return isinstance(mod, GCNConv)
+
+
 def _target_name(node: torch.fx.Node) -> str:
     t = node.target
     return t if isinstance(t, str) else getattr(t, "__name__", str(t))
 
 
-def network_to_graph(model: nn.Module, input_shape: tuple[int, ...]) -> NetGraph:
+def network_to_graph(model: nn.Module, input_shape: tuple[int, ...],
+                     concrete_args: dict[str, Any] | None = None) -> NetGraph:
     r"""The graph of ``model`` (see the module docstring).
 
     Args:
         model (nn.Module): the network (traceable by ``torch.fx``).
         input_shape (tuple): the shape of one input without the batch, e.g. ``(1, 28, 28)``
-            or ``(784,)``: its first entry is the number of input channels.
+            or ``(784,)``: its first entry is the number of input channels (of the first
+            input; a GNN's ``edge_index`` and other inputs carry no channels).
+        concrete_args (dict, optional): inputs fixed while tracing (e.g. ``{"batch": None}``
+            for a node classifier).
 
     Raises:
         UnsupportedLayer: a layer or operation the mapping does not represent.
     """
     try:
-        gm = torch.fx.symbolic_trace(model)
+        gm = torch.fx.GraphModule(model, _Tracer().trace(model, concrete_args=concrete_args))
     except Exception as e:  # noqa: BLE001 - any tracing failure is reported the same way
         raise UnsupportedLayer(f"{type(model).__name__}: not traceable by torch.fx ({e})") from e
     modules = dict(gm.named_modules())
     convs = [m for m in modules.values() if isinstance(m, nn.Conv2d | nn.Linear)]
+    first_input = True
     kmax = max([m.kernel_size[0] for m in convs if isinstance(m, nn.Conv2d)] + [1])
     k2 = kmax * kmax
     centre = k2 // 2
@@ -162,14 +195,36 @@ def network_to_graph(model: nn.Module, input_shape: tuple[int, ...]) -> NetGraph
     for node in gm.graph.nodes:
         key = node.name
         if node.op == "placeholder":
-            chan[key] = new_nodes(int(input_shape[0]))
-            depth[key], owner[key] = 0, None
+            if first_input:  # the features; later inputs (edge_index, ...) carry no channels
+                chan[key] = new_nodes(int(input_shape[0]))
+                depth[key], owner[key] = 0, None
+                first_input = False
             continue
         if node.op == "output":
             continue
         if node.op in ("get_attr",):
             raise UnsupportedLayer(f"{node.target}: parameters used outside a layer")
-        args = [a for a in node.args if isinstance(a, torch.fx.Node)]
+        args = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name in chan]
+        if node.op == "call_function" and _target_name(node) in _IGNORED_FUNCTIONS:
+            continue
+        if node.op == "call_module" and _is_gcn(modules[node.target]):
+            mod, name = modules[node.target], str(node.target)
+            ins = chan[args[0].name]
+            if len(ins) != mod.in_channels:
+                raise UnsupportedLayer(f"{name}: reads {mod.in_channels} features from a "
+                                       f"tensor of {len(ins)} channels")
+            outs = new_nodes(mod.out_channels)
+            block = len(src)
+            span = add_edges(ins, outs, mod.lin.weight, WEIGHT)
+            consumed.add(owner.get(args[0].name))
+            if mod.bias is not None:
+                for j, b in zip(outs, mod.bias.detach().tolist(), strict=True):
+                    feats[j][0] = b
+            layers.append(Layer(name, "linear", 1, span, outs, ins, block=block,
+                                has_bias=mod.bias is not None, weight=f"{name}.lin.weight"))
+            chan[key], depth[key] = outs, depth[args[0].name] + 1
+            owner[key] = len(layers) - 1
+            continue
         if node.op == "call_module":
             mod = modules[node.target]
             name = str(node.target)
@@ -284,6 +339,37 @@ def _retarget(layer: Layer, outs: list[int], feats: list, dst: list, types: list
     layer.out_nodes, layer.edge_type, layer.bn_slot = list(outs), SHORTCUT, 5
 
 
+def channel_groups(graph: NetGraph) -> tuple[Tensor, Tensor, Tensor]:
+    r"""The dependency groups of a network graph: ``(component, layer, prunable)``, for every
+    node the channel group it belongs to (nodes joined by identity shortcuts are one group,
+    as a residual addition couples them; ids are each group's smallest node), the layer whose
+    groups it is compared with (the smallest producing layer of its group) and whether the
+    group may be pruned (no input channel and no output unit in it)."""
+    n = graph.num_nodes
+    comp = torch.arange(n)
+    ident = graph.edge_index[:, graph.edge_type == IDENTITY]
+    while ident.numel():  # label propagation along identity edges until stable
+        low = torch.minimum(comp[ident[0]], comp[ident[1]])
+        new = comp.scatter_reduce(0, ident[0], low, "amin").scatter_reduce(0, ident[1], low,
+                                                                          "amin")
+        if torch.equal(new, comp):
+            break
+        comp = new
+    big = len(graph.layers)
+    layer = torch.full((n,), big, dtype=torch.long)
+    for i, la in enumerate(graph.layers):
+        if la.edge_type == WEIGHT:
+            nodes = torch.tensor(la.out_nodes)
+            layer[nodes] = torch.minimum(layer[nodes], torch.full_like(nodes, i))
+    layer = torch.full((n,), big, dtype=torch.long).scatter_reduce(0, comp, layer, "amin")[comp]
+    fixed = torch.zeros(n, dtype=torch.bool)
+    fixed[: int(graph.layer_ptr[1])] = True
+    weights = [la for la in graph.layers if la.edge_type == WEIGHT]
+    fixed[torch.tensor(weights[-1].out_nodes)] = True
+    fixed = torch.zeros(n, dtype=torch.bool).scatter_reduce(0, comp, fixed, "amax")[comp]
+    return comp, layer, ~fixed & (layer < big)
+
+
 def graph_parameters(graph: NetGraph, x: Tensor | None = None,
                      edge_attr: Tensor | None = None) -> dict[str, Tensor]:
     r"""The network's parameters and batch-norm statistics held by a graph, by module path
@@ -311,10 +397,10 @@ def graph_parameters(graph: NetGraph, x: Tensor | None = None,
             off = (kmax - layer.kernel) // 2
             w = kern.reshape(co, ci, kmax, kmax)[..., off:off + layer.kernel,
                                                  off:off + layer.kernel]
-        out[f"{layer.name}.weight"] = w
+        out[layer.weight] = w
         feats = x[layer.out_nodes]
         if layer.has_bias:
-            out[f"{layer.name}.bias"] = feats[:, 0]
+            out[layer.bias] = feats[:, 0]
         if layer.bn is not None:
             s = layer.bn_slot
             out[f"{layer.bn}.weight"] = feats[:, s]

@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from graphcl.nn.netgraph import WEIGHT, NetGraph
 from graphcl.nn.optional import optional_module
 
-__all__ = ["prune_to_speedup", "count_flops", "require_torch_pruning", "IMPORTANCES"]
+__all__ = ["prune_to_speedup", "count_flops", "require_torch_pruning", "IMPORTANCES",
+           "graph_prune_to_speedup", "channel_importance", "slice_network"]
 
 IMPORTANCES = ("l1", "l2", "group-norm", "random")
 
@@ -83,9 +85,10 @@ def prune_to_speedup(model: nn.Module, example: torch.Tensor, speedup: float, *,
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         keep = linears[-1:]
     flops0, params0 = count_flops(model, example)
-    pruner = tp.pruner.MetaPruner(model, example, importance=imp, global_pruning=True,
-                                  pruning_ratio=max_ratio, max_pruning_ratio=max_ratio,
-                                  iterative_steps=steps, ignored_layers=keep)
+    with torch.enable_grad():  # the dependency graph is traced through autograd
+        pruner = tp.pruner.MetaPruner(model, example, importance=imp, global_pruning=True,
+                                      pruning_ratio=max_ratio, max_pruning_ratio=max_ratio,
+                                      iterative_steps=steps, ignored_layers=keep)
     flops, params, done = flops0, params0, 0
     while flops0 / flops < speedup and done < steps:
         pruner.step()
@@ -97,3 +100,157 @@ def prune_to_speedup(model: nn.Module, example: torch.Tensor, speedup: float, *,
                          f"to {max_ratio:.0%} of every layer's channels")
     return {"flops_before": flops0, "flops_after": flops, "speedup": reached,
             "params_before": params0, "params_after": params, "steps": float(done)}
+
+
+# --- networks Torch-Pruning cannot trace: PyG message passing ----------------------------
+# Torch-Pruning's dependency graph follows autograd and does not know message-passing layers
+# (it finds no groups in a PyG GCN and counts its FLOPs as the bias alone). For them the
+# network's graph (:mod:`graphcl.nn.netgraph`) supplies the groups: a hidden channel is a node
+# (or the nodes an identity shortcut joins), its group every weight incident to it.
+
+
+def _layer_macs(graph: NetGraph, widths: Tensor, model: nn.Module, num_nodes: int,
+                num_edges: int) -> Tensor:
+    r"""MACs of a GNN's forward pass for channel counts ``widths`` (``[..., layers + 1]``:
+    the input, then each layer's output): every weight layer costs ``N · c_in · c_out``, a
+    GCN layer's propagation ``(E + N) · c_out`` more (self-loops added)."""
+    from torch_geometric.nn import MessagePassing
+
+    modules = dict(model.named_modules())
+    total = torch.zeros(widths.shape[:-1], dtype=torch.float64)
+    for i, layer in enumerate(graph.layers):
+        cin, cout = widths[..., i].double(), widths[..., i + 1].double()
+        total = total + num_nodes * cin * cout
+        if isinstance(modules[layer.name], MessagePassing):
+            total = total + (num_edges + num_nodes) * cout
+    return total
+
+
+def _chain(graph: NetGraph) -> None:
+    for i, layer in enumerate(graph.layers):
+        prev = graph.layers[i - 1].out_nodes if i else None
+        if layer.edge_type != WEIGHT or (prev is not None and layer.in_nodes != prev):
+            raise ValueError(f"{layer.name}: graph pruning handles a chain of layers (each "
+                             "reading the previous one's output); use prune_to_speedup")
+
+
+def channel_importance(graph: NetGraph, params: dict[str, Tensor], p: int = 2
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+    r"""``(importance, layer, prunable)`` per graph node: the group magnitude of each channel
+    (``p = 1``: mean of its members' L1 norms; ``p = 2``: the square root of the mean of
+    their squared L2 norms, DepGraph's), normalised by its layer's mean as Torch-Pruning's
+    ``GroupMagnitudeImportance(normalizer="mean")`` for global ranking."""
+    from graphcl.nn.netgraph import channel_groups
+
+    n = graph.num_nodes
+    mag = torch.zeros(n, dtype=torch.float64)
+    count = torch.zeros(n, dtype=torch.float64)
+    for layer in graph.layers:
+        w = params[layer.weight].detach().double().abs().pow(p)
+        out_nodes, in_nodes = torch.tensor(layer.out_nodes), torch.tensor(layer.in_nodes)
+        mag.index_add_(0, out_nodes, w.flatten(1).sum(1))
+        mag.index_add_(0, in_nodes, w.transpose(0, 1).flatten(1).sum(1))
+        count.index_add_(0, out_nodes, torch.ones(len(out_nodes), dtype=torch.float64))
+        count.index_add_(0, in_nodes, torch.ones(len(in_nodes), dtype=torch.float64))
+    comp, layer, prunable = channel_groups(graph)
+    mag = torch.zeros(n, dtype=torch.float64).index_add(0, comp, mag)[comp]
+    count = torch.zeros(n, dtype=torch.float64).index_add(0, comp, count)[comp]
+    imp = mag / count.clamp(min=1)
+    imp = imp.sqrt() if p == 2 else imp
+    size = int(layer.max()) + 1
+    layer_c = layer.clamp(max=size - 1)
+    total = torch.zeros(size, dtype=torch.float64).index_add(0, layer_c[prunable], imp[prunable])
+    num = torch.zeros(size, dtype=torch.float64).index_add(
+        0, layer_c[prunable], torch.ones(int(prunable.sum()), dtype=torch.float64))
+    imp = imp / (total / num.clamp(min=1)).clamp(min=1e-30)[layer_c]
+    return imp, layer, prunable
+
+
+def slice_network(model: nn.Module, graph: NetGraph, keep: Tensor) -> nn.Module:
+    r"""Removes, in place, the channels of the graph nodes where ``keep`` is False from every
+    layer of ``model`` (``Linear``, ``Conv2d``, PyG ``GCNConv``: output rows, bias, the
+    following batch norm; input columns of the layers reading them) and returns it."""
+    modules = dict(model.named_modules())
+
+    def sub(path: str) -> nn.Module:
+        return modules[path.rsplit(".", 1)[0]] if "." in path else model
+
+    for layer in graph.layers:
+        rows = keep[torch.tensor(layer.out_nodes)].nonzero().view(-1)
+        cols = keep[torch.tensor(layer.in_nodes)].nonzero().view(-1)
+        holder = sub(layer.weight)
+        w = holder.weight.detach()[rows][:, cols].clone()
+        holder.weight = nn.Parameter(w)
+        for a, b in (("in_features", "out_features"), ("in_channels", "out_channels")):
+            if hasattr(holder, a):
+                setattr(holder, a, int(cols.numel()))
+                setattr(holder, b, int(rows.numel()))
+        owner = modules[layer.name]
+        if owner is not holder:
+            for a, b in (("in_channels", "out_channels"),):
+                setattr(owner, a, int(cols.numel()))
+                setattr(owner, b, int(rows.numel()))
+        if layer.has_bias:
+            bias_holder = sub(layer.bias)
+            bias_holder.bias = nn.Parameter(bias_holder.bias.detach()[rows].clone())
+        if layer.bn is not None:
+            bn = modules[layer.bn]
+            bn.weight = nn.Parameter(bn.weight.detach()[rows].clone())
+            bn.bias = nn.Parameter(bn.bias.detach()[rows].clone())
+            bn.running_mean = bn.running_mean[rows].clone()
+            bn.running_var = bn.running_var[rows].clone()
+            bn.num_features = int(rows.numel())
+    return model
+
+
+def graph_prune_to_speedup(model: nn.Module, graph: NetGraph, speedup: float, *,
+                           num_nodes: int, num_edges: int, importance: str = "l1",
+                           max_ratio: float = 0.95) -> dict[str, float]:
+    r"""Global structured pruning of a chain of layers (a GNN of PyG ``GCNConv`` layers, an
+    MLP) to a MACs speed-up on a graph of ``num_nodes`` nodes and ``num_edges`` edges:
+    channels go in the order of their group importance (:func:`channel_importance`), at most
+    ``max_ratio`` of any layer, until the MACs fall ``speedup`` times. ``model`` is sliced in
+    place (:func:`slice_network`); returns what :func:`prune_to_speedup` returns."""
+    if not float(speedup) >= 1.0:
+        raise ValueError(f"speed-up target must be >= 1, got {speedup}")
+    if importance not in IMPORTANCES:
+        raise ValueError(f"unknown importance {importance!r}; choose from {list(IMPORTANCES)}")
+    _chain(graph)
+    from graphcl.nn.netgraph import graph_parameters
+
+    params = graph_parameters(graph)
+    if importance == "random":
+        imp = torch.rand(graph.num_nodes, dtype=torch.float64)
+        _, layer, prunable = channel_importance(graph, params)
+    else:
+        imp, layer, prunable = channel_importance(graph, params, 1 if importance == "l1" else 2)
+    bounds = graph.layer_ptr
+    n_layers = bounds.numel() - 1
+    of = torch.bucketize(torch.arange(graph.num_nodes), bounds[1:], right=True)
+    widths0 = (bounds[1:] - bounds[:-1]).double()
+    cap = torch.floor(widths0 * float(max_ratio))       # most channels a layer may lose
+    # one group is one channel here (_chain: no identity shortcuts join nodes)
+    order = imp.masked_fill(~prunable, float("inf")).argsort(stable=True)
+    order = order[: int(prunable.sum())]
+    onehot = torch.nn.functional.one_hot(of[order], n_layers).double()
+    rank = (onehot.cumsum(0) * onehot).sum(1) - 1      # its place among its layer's channels
+    order = order[rank < cap[of[order]]]               # a layer keeps 1 - max_ratio at least
+    # removing the first k channels of `order`: the widths and MACs of every k at once
+    removed = torch.nn.functional.one_hot(of[order], n_layers).double().cumsum(0)
+    widths = torch.cat([widths0[None], widths0 - removed])
+    ks = torch.arange(widths.size(0))
+    macs = _layer_macs(graph, widths, model, num_nodes, num_edges)
+    macs0 = float(macs[0])
+    hit = (macs0 / macs >= float(speedup)).nonzero().view(-1)
+    if hit.numel() == 0:
+        raise ValueError(f"speed-up {speedup} is unreachable: {macs0 / float(macs[-1]):.2f}x "
+                         f"after removing up to {max_ratio:.0%} of every layer's channels")
+    k = int(ks[hit[0]])
+    keep = torch.ones(graph.num_nodes, dtype=torch.bool)
+    keep[order[:k]] = False
+    params0 = sum(p.numel() for p in model.parameters())
+    slice_network(model, graph, keep)
+    return {"flops_before": macs0, "flops_after": float(macs[hit[0]]),
+            "speedup": macs0 / float(macs[hit[0]]), "params_before": float(params0),
+            "params_after": float(sum(p.numel() for p in model.parameters())),
+            "steps": float(k)}

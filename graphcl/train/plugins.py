@@ -297,3 +297,22 @@ class EpochLogger(Plugin):
                   if k not in ("epoch", "iteration", "train_loss")
                   and (not self.keys or any(s in k for s in self.keys))]
         print(" ".join(parts), file=sys.stderr, flush=True)
+
+
+class MultiStepLR(Plugin):
+    r"""Multiplies every parameter group's learning rate by ``gamma`` at each epoch of
+    ``milestones`` (counted from 0 within the experience), as ``torch.optim.lr_scheduler.
+    MultiStepLR``; the starting rate is kept in the group (``initial_lr``), so a resumed run
+    continues on the same schedule."""
+
+    def __init__(self, milestones: list[int], gamma: float = 0.1) -> None:
+        if any(int(m) < 0 for m in milestones) or not 0 < float(gamma):
+            raise ValueError(f"MultiStepLR: milestones must be >= 0 and gamma > 0, got "
+                             f"{milestones}, {gamma}")
+        self.milestones, self.gamma = sorted(int(m) for m in milestones), float(gamma)
+
+    def before_training_epoch(self, strategy: Any, **kwargs: Any) -> None:
+        passed = sum(m <= strategy.epoch for m in self.milestones)
+        for group in strategy.optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * self.gamma ** passed
