@@ -110,6 +110,20 @@ def test_quickstart_tour_runs_offline(capsys, monkeypatch):
     assert float(row.split("|")[5]) > 0.5  # test Hits@100 of a GCN on the planted partition
 
 
+def test_quickstart_skips_a_method_whose_extra_is_missing(capsys, monkeypatch):
+    import graphcl.nn.structured_pruning as sp
+
+    def missing():
+        raise ImportError("structured pruning needs torch-pruning: pip install "
+                          "'graphcl[metaprune]' (or pip install torch-pruning)")
+
+    monkeypatch.setattr(sp, "require_torch_pruning", missing)
+    assert main(["quickstart", "metaprune"]) == 0
+    row = next(ln for ln in capsys.readouterr().out.splitlines()
+               if ln.startswith("| metaprune |"))
+    assert "skipped" in row and "graphcl[metaprune]" in row
+
+
 def test_help_lists_methods_and_dataset_forms(capsys):
     with pytest.raises(SystemExit) as e:
         main(["run", "--help"])

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from graphcl.nn.netgraph import graph_parameters, network_to_graph
-from graphcl.train.metaprune import group_penalty
+from graphcl.nn.structured_pruning import group_penalty
 
 
 def test_group_penalty_by_hand():

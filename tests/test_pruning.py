@@ -2,6 +2,8 @@ r"""Pruning masks as an engine plugin: global magnitude masks by hand, iterative
 pruning with rewinding through a stream, masks kept at zero by every update, state round
 trip and a killed run resumed exactly."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -60,8 +62,12 @@ def test_lottery_rounds_prune_and_rewind():
     opt = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=0.1)
     engine = Engine(model, opt, plugins=[lth, watch], max_epochs=5, monitor="valid_acc",
                     eval_splits=("valid",), progress=False)
-    engine.fit_stream([_Task(), _Task(), _Task()])
+    out = engine.fit_stream([_Task(), _Task(), _Task()])
     assert sparsity(lth.masks) == pytest.approx(0.75, abs=0.01)  # two rounds of 50 %
+    # each round is scored on the ticket it trained, not on its rewound start
+    untrained = _Task().evaluate(SimpleNamespace(model=_model()), "valid")["acc"]
+    for r in range(3):
+        assert out["matrix"][r][r]["test_acc"] > untrained + 0.2
     for n in ("0.weight", "2.weight"):
         p = dict(model.named_parameters())[n]
         assert (p[~lth.masks[n]] == 0).all()   # pruned weights stay exactly zero

@@ -8,9 +8,12 @@ its weight decay do. Because every graphcl method trains through the Engine, the
 prunes a GNN, a temporal memory model or an MLP.
 
 Lottery tickets (Frankle & Carbin, ICLR 2019): trained as a stream of experiences (the same
-task repeated), after each experience but the last the plugin removes ``rate`` of the remaining
-weights by global magnitude and rewinds the survivors to their values at ``rewind_epoch`` (0:
-the initialisation). ``graphcl run METHOD --plugin lottery:rate=0.2`` with a ``repeat:K``
+task repeated), before each experience but the first the plugin removes ``rate`` of the
+remaining weights by global magnitude (from the weights the last round trained, so that the
+stream's accuracy matrix scores every round's trained ticket) and rewinds the survivors to
+their values at ``rewind_epoch`` (0: the initialisation), clearing the optimiser's state
+(moments) as a fresh training would.
+``graphcl run METHOD --plugin lottery:rate=0.2`` with a ``repeat:K``
 stream does iterative magnitude pruning with rewinding.
 """
 
@@ -124,10 +127,13 @@ class MagnitudePruning(Plugin):
         self.apply(strategy.model)
 
     @torch.no_grad()
-    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
-        stream = getattr(strategy, "stream", None) or []
-        if strategy.experience_index >= len(stream) - 1:
-            return  # the last round keeps its trained, pruned weights
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        r"""From the second round on: prunes the weights the last round trained (so that the
+        stream's accuracy matrix scores each round's trained ticket, not its rewound start)
+        and rewinds the survivors; once per round, also when a killed run resumes it."""
+        if strategy.experience_index <= self.rounds:
+            self.apply(strategy.model)
+            return
         params = prunable(strategy.model)
         self.masks = global_magnitude_masks(params, self.masks, self.rate)
         self.rounds += 1
@@ -137,6 +143,8 @@ class MagnitudePruning(Plugin):
                                  f"{self.rewind_epoch}; nothing to rewind to")
             for n, p in params.items():
                 p.copy_(self.anchor[n])
+            if getattr(strategy, "optimizer", None) is not None:
+                strategy.optimizer.state.clear()  # a rewound ticket retrains from scratch
         self.apply(strategy.model)
 
 
@@ -150,7 +158,8 @@ class GroupSparsity(Plugin):
     prune_to_speedup`) removes them at little cost. Torch-Pruning's ``GroupNormPruner`` builds
     the groups and applies the term (``pip install 'graphcl[metaprune]'``); a network it cannot
     trace (PyG message passing) takes the same gradient from the network's graph
-    (``backend="graph"``: :func:`~graphcl.train.metaprune.group_penalty`, tested equal).
+    (``backend="graph"``: :func:`~graphcl.nn.structured_pruning.group_penalty`, tested
+    equal).
 
     Args:
         reg (float, optional): :math:`\lambda`. (default: ``5e-4``)
@@ -212,7 +221,7 @@ class GroupSparsity(Plugin):
         if self.graph is None:
             self.pruner.regularize(strategy.model, alpha=self.alpha, bias=False)
             return
-        from graphcl.train.metaprune import group_penalty
+        from graphcl.nn.structured_pruning import group_penalty
 
         params = dict(strategy.model.named_parameters())
         names = [la.weight for la in self.graph.layers] + \

@@ -174,7 +174,8 @@ class MetaPruneMethod(Method):
             models, n_val = [held_out, held_out], 1
         data = ImageData(held_task, int(cfg["batch_size"])) if images else NodeData(held_task)
         seed_everything(seed)
-        task = MetaPruneTask(models[0], models[: n - n_val], models[n - n_val:], data,
+        task = MetaPruneTask(models[0], models[: len(models) - n_val], models[len(models) - n_val:],
+                             data,
                              reg=float(cfg["reg"]), alpha=float(cfg["alpha"]),
                              speedup=speedups[0], steps_per_model=int(cfg["steps_per_model"]),
                              val_limit=int(cfg["val_images"]) if images else None, seed=seed)
@@ -227,6 +228,7 @@ def load_metanet(path: str | Path, cfg: dict[str, Any], images: bool) -> dict[st
 def prune_held_out(metanet: torch.nn.Module, task: Any, held_out: torch.nn.Module, data: Any,
                    cfg: dict[str, Any], speedups: list[float]) -> dict[str, float]:
     r"""The pruning protocol of the module docstring on ``held_out``, for every arm."""
+    from graphcl.lifelong.pruning import GroupSparsity
     from graphcl.nn.netgraph import network_to_graph
     from graphcl.train.metaprune import edit_network, latency, prune_and_finetune
     from graphcl.train.seed import seed_everything
@@ -244,11 +246,12 @@ def prune_held_out(metanet: torch.nn.Module, task: Any, held_out: torch.nn.Modul
             graph = network_to_graph(model, data.input_shape, data.concrete_args)
             model = edit_network(metanet, graph, task.template)
             out["test_acc:metanet_edited"] = data.accuracy(model, "test")
+        sparse = [GroupSparsity(reg=float(cfg["sparsity_reg"]), alpha=float(cfg["alpha"]),
+                                input_shape=list(data.input_shape))] if arm == "depgraph" else []
         runs = prune_and_finetune(
-            model, data, speedups, before="sparse" if arm == "depgraph" else "finetune",
+            model, data, speedups, before_plugins=sparse,
             before_epochs=int(cfg["before_epochs"]), after_epochs=int(cfg["after_epochs"]),
-            lr=float(cfg["finetune_lr"]), importance="l1" if arm == "magnitude" else "l2",
-            sparsity_reg=float(cfg["sparsity_reg"]), alpha=float(cfg["alpha"]))
+            lr=float(cfg["finetune_lr"]), importance="l1" if arm == "magnitude" else "l2")
         for s, run in zip(speedups, runs, strict=True):
             tag = f"{arm}@{s:g}"
             out[f"test_acc:{tag}"] = run["acc"]

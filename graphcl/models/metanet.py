@@ -31,15 +31,15 @@ def _decoder(hidden: int, out: int) -> nn.Sequential:
 class _EdgeConv(nn.Module):
     def __init__(self, hidden: int) -> None:
         super().__init__()
-        self.abcd = nn.Linear(hidden, 4 * hidden)
+        self.a, self.b = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.c, self.d = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.agg = nn.Linear(4 * hidden, hidden)
 
     def direction(self, hn: Tensor, e: Tensor, src: Tensor, dst: Tensor, count: Tensor
                   ) -> tuple[Tensor, Tensor]:
         n, hid = hn.size(0), hn.size(1)
-        # the four node maps in one matrix product: A, B (messages), C, D (edge updates);
         # index_select, whose backward is a scatter-add (indexing's is a slower index_put)
-        a, b, c, d = F.silu(self.abcd(hn)).split(hid, -1)
+        a, b = F.silu(self.a(hn)), F.silu(self.b(hn))
         msg = a.index_select(0, dst) * b.index_select(0, src) * e
         mean = hn.new_zeros(n, hid).index_add_(0, dst, msg) / count
         sq = hn.new_zeros(n, hid).index_add_(0, dst, msg * msg) / count
@@ -47,6 +47,7 @@ class _EdgeConv(nn.Module):
         mx = scatter(msg, dst, 0, dim_size=n, reduce="max")
         mn = scatter(msg, dst, 0, dim_size=n, reduce="min")
         agg = self.agg(torch.cat([mean, std, mx, mn], -1))
+        c, d = F.silu(self.c(hn)), F.silu(self.d(hn))
         return agg, c.index_select(0, dst) * d.index_select(0, src) * e
 
     def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, sign: Tensor,

@@ -15,11 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphcl.nn.netgraph import WEIGHT, NetGraph
+from graphcl.nn.netgraph import WEIGHT, NetGraph, channel_groups
 from graphcl.nn.optional import optional_module
 
 __all__ = ["prune_to_speedup", "count_flops", "require_torch_pruning", "IMPORTANCES",
-           "graph_prune_to_speedup", "channel_importance", "slice_network"]
+           "graph_prune_to_speedup", "channel_importance", "slice_network", "group_penalty"]
 
 IMPORTANCES = ("l1", "l2", "group-norm", "random")
 
@@ -134,14 +134,46 @@ def _chain(graph: NetGraph) -> None:
                              "reading the previous one's output); use prune_to_speedup")
 
 
+def group_penalty(graph: NetGraph, params: dict[str, Tensor], reg: float, alpha: float
+                  ) -> Tensor:
+    r"""DepGraph's group-sparsity term :math:`\frac{\lambda}{2}\sum_g\gamma_g\lVert\theta_g
+    \rVert^2` (see :mod:`graphcl.train.metaprune`) of the network ``params`` (as
+    :func:`~graphcl.nn.netgraph.graph_parameters` returns them) laid out as ``graph``; its
+    gradient is what Torch-Pruning's ``GroupNormPruner.regularize(bias=False)`` adds (tested)."""
+    n = graph.num_nodes
+    sq = torch.zeros(n, dtype=torch.float32)
+    count = torch.zeros(n, dtype=torch.float32)
+    for layer in graph.layers:
+        w2 = params[layer.weight].pow(2)
+        rows = w2.flatten(1).sum(1)
+        cols = w2.transpose(0, 1).flatten(1).sum(1)
+        out_nodes, in_nodes = torch.tensor(layer.out_nodes), torch.tensor(layer.in_nodes)
+        sq = sq.index_add(0, out_nodes, rows).index_add(0, in_nodes, cols)
+        count = count.index_add(0, out_nodes, torch.ones(len(layer.out_nodes))) \
+                     .index_add(0, in_nodes, torch.ones(len(layer.in_nodes)))
+        if layer.bn is not None:
+            sq = sq.index_add(0, out_nodes, params[f"{layer.bn}.weight"].pow(2))
+            count = count.index_add(0, out_nodes, torch.ones(len(layer.out_nodes)))
+    comp, layer, prunable = channel_groups(graph)
+    sq = torch.zeros(n).index_add(0, comp, sq)          # per group, at its smallest node
+    count = torch.zeros(n).index_add(0, comp, count)
+    roots = (comp == torch.arange(n)) & prunable
+    sq, count, g = sq[roots], count[roots], layer[roots]
+    with torch.no_grad():  # gamma is a constant of the step, as the injected gradient
+        imp = (sq / count.clamp(min=1)).sqrt()
+        size = int(g.max()) + 1
+        hi = torch.zeros(size).scatter_reduce(0, g, imp, "amax", include_self=False)[g]
+        lo = torch.zeros(size).scatter_reduce(0, g, imp, "amin", include_self=False)[g]
+        gamma = torch.pow(torch.tensor(float(alpha)), (hi - imp) / (hi - lo).clamp(min=1e-12))
+    return 0.5 * float(reg) * (gamma * sq).sum()
+
+
 def channel_importance(graph: NetGraph, params: dict[str, Tensor], p: int = 2
                        ) -> tuple[Tensor, Tensor, Tensor]:
     r"""``(importance, layer, prunable)`` per graph node: the group magnitude of each channel
     (``p = 1``: mean of its members' L1 norms; ``p = 2``: the square root of the mean of
     their squared L2 norms, DepGraph's), normalised by its layer's mean as Torch-Pruning's
     ``GroupMagnitudeImportance(normalizer="mean")`` for global ranking."""
-    from graphcl.nn.netgraph import channel_groups
-
     n = graph.num_nodes
     mag = torch.zeros(n, dtype=torch.float64)
     count = torch.zeros(n, dtype=torch.float64)

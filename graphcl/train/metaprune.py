@@ -41,50 +41,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphcl.nn.netgraph import (
-    NetGraph,
-    channel_groups,
-    graph_parameters,
-    graph_to_network,
-    network_to_graph,
-)
+from graphcl.nn.netgraph import NetGraph, graph_parameters, graph_to_network, network_to_graph
+from graphcl.nn.structured_pruning import group_penalty
 
-__all__ = ["group_penalty", "ImageData", "NodeData", "MetaPruneTask", "edit_network",
+__all__ = ["ImageData", "NodeData", "MetaPruneTask", "edit_network",
            "finetune", "prune_and_finetune", "latency"]
-
-
-def group_penalty(graph: NetGraph, params: dict[str, Tensor], reg: float, alpha: float
-                  ) -> Tensor:
-    r"""DepGraph's group-sparsity term :math:`\frac{\lambda}{2}\sum_g\gamma_g\lVert\theta_g
-    \rVert^2` (see the module docstring) of the network ``params`` (as
-    :func:`~graphcl.nn.netgraph.graph_parameters` returns them) laid out as ``graph``; its
-    gradient is what Torch-Pruning's ``GroupNormPruner.regularize(bias=False)`` adds (tested)."""
-    n = graph.num_nodes
-    sq = torch.zeros(n, dtype=torch.float32)
-    count = torch.zeros(n, dtype=torch.float32)
-    for layer in graph.layers:
-        w2 = params[layer.weight].pow(2)
-        rows = w2.flatten(1).sum(1)
-        cols = w2.transpose(0, 1).flatten(1).sum(1)
-        out_nodes, in_nodes = torch.tensor(layer.out_nodes), torch.tensor(layer.in_nodes)
-        sq = sq.index_add(0, out_nodes, rows).index_add(0, in_nodes, cols)
-        count = count.index_add(0, out_nodes, torch.ones(len(layer.out_nodes))) \
-                     .index_add(0, in_nodes, torch.ones(len(layer.in_nodes)))
-        if layer.bn is not None:
-            sq = sq.index_add(0, out_nodes, params[f"{layer.bn}.weight"].pow(2))
-            count = count.index_add(0, out_nodes, torch.ones(len(layer.out_nodes)))
-    comp, layer, prunable = channel_groups(graph)
-    sq = torch.zeros(n).index_add(0, comp, sq)          # per group, at its smallest node
-    count = torch.zeros(n).index_add(0, comp, count)
-    roots = (comp == torch.arange(n)) & prunable
-    sq, count, g = sq[roots], count[roots], layer[roots]
-    with torch.no_grad():  # gamma is a constant of the step, as the injected gradient
-        imp = (sq / count.clamp(min=1)).sqrt()
-        size = int(g.max()) + 1
-        hi = torch.zeros(size).scatter_reduce(0, g, imp, "amax", include_self=False)[g]
-        lo = torch.zeros(size).scatter_reduce(0, g, imp, "amin", include_self=False)[g]
-        gamma = torch.pow(torch.tensor(float(alpha)), (hi - imp) / (hi - lo).clamp(min=1e-12))
-    return 0.5 * float(reg) * (gamma * sq).sum()
 
 
 class ImageData:
@@ -119,10 +80,6 @@ class ImageData:
     def example(self) -> tuple[Tensor, ...]:
         return (self.task.images[:256],)
 
-    def sparsity_plugin(self, reg: float, alpha: float) -> Any:
-        from graphcl.lifelong.pruning import GroupSparsity
-
-        return GroupSparsity(reg=reg, alpha=alpha)
 
 
 class NodeData:
@@ -154,16 +111,10 @@ class NodeData:
         graph = network_to_graph(model, self.input_shape, self.concrete_args)
         return graph_prune_to_speedup(model, graph, speedup, num_nodes=self.task.data.num_nodes,
                                       num_edges=int(self.task.data.edge_index.size(1)),
-                                      importance="l1" if importance == "l1" else importance)
+                                      importance=importance)
 
     def example(self) -> tuple[Tensor, ...]:
         return (self.task.data.x, self.task.data.edge_index)
-
-    def sparsity_plugin(self, reg: float, alpha: float) -> Any:
-        from graphcl.lifelong.pruning import GroupSparsity
-
-        return GroupSparsity(reg=reg, alpha=alpha, input_shape=list(self.input_shape),
-                             backend="graph")
 
 
 class MetaPruneTask:
@@ -252,32 +203,31 @@ def edit_network(metanet: nn.Module, graph: NetGraph, template: nn.Module) -> nn
 
 def finetune(model: nn.Module, task: Any, epochs: int, lr: float,
              plugins: Sequence[Any] = ()) -> nn.Module:
-    r"""Trains ``model`` in place for ``epochs`` epochs of ``task`` (Adam, through the Engine;
-    evaluated once, the last epoch kept) and returns it."""
+    r"""Trains ``model`` in place for ``epochs`` epochs of ``task`` (Adam, through the Engine)
+    and returns it with the weights of its most accurate validation epoch (as the released
+    code's fine-tunes return their best epoch)."""
     from graphcl.train.engine import Engine
 
     if epochs > 0:
         engine = Engine(model, torch.optim.Adam(model.parameters(), lr=lr), plugins=plugins,
-                        max_epochs=int(epochs), eval_every=int(epochs), eval_splits=("valid",),
-                        monitor="valid_acc", progress=False)
+                        max_epochs=int(epochs), eval_splits=("valid",), monitor="valid_acc",
+                        progress=False)
         engine.fit(task)
     return model
 
 
 def prune_and_finetune(model: nn.Module, data: Any, speedups: Sequence[float], *,
-                       before: str = "finetune", before_epochs: int = 1, after_epochs: int = 1,
-                       lr: float = 1e-3, importance: str = "l2", sparsity_reg: float = 5e-4,
-                       alpha: float = 16.0) -> list[dict[str, Any]]:
+                       before_plugins: Sequence[Any] = (), before_epochs: int = 1,
+                       after_epochs: int = 1, lr: float = 1e-3, importance: str = "l2"
+                       ) -> list[dict[str, Any]]:
     r"""The structured-pruning protocol at an equal training budget: ``before_epochs`` of
-    plain fine-tuning (``before="finetune"``) or of DepGraph sparse training
-    (``before="sparse"``, the ``group-sparsity`` plugin), then, for each speed-up, a copy
-    pruned to it and fine-tuned ``after_epochs``, all on ``data``'s task (:class:`ImageData`
-    or :class:`NodeData`). Returns per speed-up the measured speed-up, MACs, parameters, the
-    test accuracy before and after the final fine-tune, and the pruned model."""
-    if before not in ("finetune", "sparse"):
-        raise ValueError(f"before must be 'finetune' or 'sparse', got {before!r}")
-    plugins = [data.sparsity_plugin(sparsity_reg, alpha)] if before == "sparse" else []
-    base = finetune(copy.deepcopy(model), data.task, before_epochs, lr, plugins)
+    training with ``before_plugins`` (none: plain fine-tuning; the ``group-sparsity`` plugin:
+    DepGraph's sparse training), then, for each speed-up, a copy pruned to it by
+    ``importance`` and fine-tuned ``after_epochs``, all on ``data``'s task
+    (:class:`ImageData` or :class:`NodeData`). Returns per speed-up the measured speed-up,
+    MACs, parameters, the test accuracy before and after the final fine-tune, and the pruned
+    model."""
+    base = finetune(copy.deepcopy(model), data.task, before_epochs, lr, before_plugins)
     out = []
     for s in speedups:
         net = copy.deepcopy(base)
