@@ -68,7 +68,8 @@ def _resnet56_graph(complete: bool = True) -> tuple[int, torch.Tensor]:
     return n, torch.stack([torch.cat(src), torch.cat(dst)])
 
 
-def _graphs() -> dict[str, tuple[int, torch.Tensor, int, int]]:
+def _graphs() -> dict[str, tuple[int, torch.Tensor, torch.Tensor | None, int, int]]:
+    r"""name -> (nodes, edge index, graphcl's own edge index or None, hidden, layers)."""
     from graphcl.models.convnet import ConvNet
     from graphcl.models.gnn import GNNClassifier
     from graphcl.nn.netgraph import network_to_graph
@@ -83,14 +84,10 @@ def _graphs() -> dict[str, tuple[int, torch.Tensor, int, int]]:
             "cora-gcn": (gcn.num_nodes, gcn.edge_index, None, 16, 4)}
 
 
-def _time(step, repeats: int) -> list[float]:
+def _seconds(step) -> float:
+    t = time.perf_counter()
     step()
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        step()
-        out.append(time.perf_counter() - t)
-    return out
+    return time.perf_counter() - t
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
             xo, eo = net(x, ei, attr)
             (xo.sum() + eo.sum()).backward()
 
+        step_ours(), step_theirs()  # warm-up, once per arm
         t_ours, t_theirs = [], []
         for _ in range(args.repeats):  # alternate the arms
-            t_ours += _time(step_ours, 1)
-            t_theirs += _time(step_theirs, 1)
+            t_ours.append(_seconds(step_ours))
+            t_theirs.append(_seconds(step_theirs))
         a, b = statistics.median(t_ours), statistics.median(t_theirs)
         results[name] = {"nodes": n, "edges": e, "edges_graphcl": own.size(1), "hidden": hidden,
                          "layers": layers,

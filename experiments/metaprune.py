@@ -86,15 +86,13 @@ def unedited(dataset: str, seed: int = 0) -> dict[str, float]:
     speed-up without fine-tuning, scored as ``valid_pruned_acc`` is (seed ``seed``'s
     validation images), from the cached population."""
     from graphcl.methods import get_method
-    from graphcl.methods.metaprune import data_model
+    from graphcl.methods.metaprune import data_model, effective_config
     from graphcl.runner import resolve
     from graphcl.train.metaprune import ImageData, NodeData
 
-    cfg = dict(get_method("metaprune").defaults)
     data = resolve(dataset)[1]
     images = isinstance(data, dict)
-    if not images:
-        cfg.update(cfg["graph"])
+    cfg = effective_config(dict(get_method("metaprune").defaults), images)
     cache = HERE / dataset / "results" / "metaprune_population"
     n, n_val = cfg["population"], cfg["val_models"]
     _, task = data_model(data, cfg, n + seed, cache)

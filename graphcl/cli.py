@@ -161,20 +161,19 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
                 cache[spec] = resolve(spec)
             label = q.get("label", name)
             t0 = time.perf_counter()
+            res = None
             try:
                 res = run_experiment(name, spec, seeds=1, overrides=dict(q.get("set", {})),
                                      plugins=q.get("plugins", ()), stream=q.get("stream"),
                                      command=_command(), progress=False, data=cache[spec])
+                value = res["metrics"][q["metric"]]["mean"]
             except ImportError as e:  # an optional extra is not installed: say which
                 if "pip install 'graphcl[" not in str(e):
                     raise
-                rows.append((label, q.get("task", m.task) or "-", spec.split(":", 1)[1],
-                             q["metric"], f"skipped: {e}", time.perf_counter() - t0))
-                continue
-            value = res["metrics"][q["metric"]]["mean"]
+                value = f"skipped: {e}"
             rows.append((label, q.get("task", m.task) or "-", spec.split(":", 1)[1],
                          q["metric"], value, time.perf_counter() - t0))
-            if args.out:
+            if args.out and res is not None:
                 from graphcl.train.checkpoint import write_json_atomic
 
                 write_json_atomic(Path(args.out) / f"{label.split()[0]}.json", res)

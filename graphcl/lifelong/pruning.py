@@ -183,6 +183,7 @@ class GroupSparsity(Plugin):
         self.input_shape = None if input_shape is None else [int(s) for s in input_shape]
         self.pruner: Any = None
         self.graph: Any = None
+        self.names: list[str] = []
 
     def _example(self, strategy: Any) -> torch.Tensor:
         if self.input_shape is not None:
@@ -210,6 +211,8 @@ class GroupSparsity(Plugin):
                     raise ValueError("group-sparsity: set input_shape (the task holds no data)")
                 shape = [int(data.x.size(1))]
             self.graph = network_to_graph(model, tuple(shape), {"batch": None})
+            self.names = [la.weight for la in self.graph.layers] + \
+                [f"{la.bn}.weight" for la in self.graph.layers if la.bn is not None]
             return
         tp = require_torch_pruning()
         last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1:]
@@ -224,10 +227,8 @@ class GroupSparsity(Plugin):
         from graphcl.nn.structured_pruning import group_penalty
 
         params = dict(strategy.model.named_parameters())
-        names = [la.weight for la in self.graph.layers] + \
-                [f"{la.bn}.weight" for la in self.graph.layers if la.bn is not None]
         penalty = group_penalty(self.graph, params, self.reg, self.alpha)
-        for name, g in zip(names, torch.autograd.grad(penalty, [params[n] for n in names]),
-                           strict=True):
+        grads = torch.autograd.grad(penalty, [params[n] for n in self.names])
+        for name, g in zip(self.names, grads, strict=True):
             p = params[name]
             p.grad = g if p.grad is None else p.grad + g

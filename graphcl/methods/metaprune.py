@@ -40,6 +40,12 @@ ARMS = ("metanet", "magnitude", "depgraph")
 _IMAGE_KEYS = ("channels", "pool_every", "val_size", "max_train")
 
 
+def effective_config(cfg: dict[str, Any], images: bool) -> dict[str, Any]:
+    r"""``cfg`` as it applies to the data: on a graph the ``graph`` section's keys replace
+    the top-level ones."""
+    return cfg if images else {**cfg, **cfg["graph"]}
+
+
 def _model_config(cfg: dict[str, Any], images: bool) -> dict[str, Any]:
     if images:
         return {**CNNMethod.defaults, **{k: cfg[k] for k in _IMAGE_KEYS},
@@ -133,7 +139,7 @@ class MetaPruneMethod(Method):
         if out_dir is None or cfg["metanet"]:
             return
         images = isinstance(setup.task.data, ImageData)
-        full = cfg if images else {**cfg, **cfg["graph"]}
+        full = effective_config(cfg, images)
         save_checkpoint(Path(out_dir) / f"metaprune_metanet_seed{seed}.pt",
                         {"config": {k: full[k] for k in _METANET_KEYS},
                          "architecture": _architecture(cfg, images),
@@ -160,8 +166,7 @@ class MetaPruneMethod(Method):
         from graphcl.train.seed import seed_everything
 
         images = isinstance(dataset, dict)
-        if not images:
-            cfg = {**cfg, **cfg["graph"]}
+        cfg = effective_config(cfg, images)
         speedups = self._validate(cfg)
         saved = load_metanet(cfg["metanet"], cfg, images) if cfg["metanet"] else None
         if saved is not None:  # a trained metanetwork: no population, no meta-training

@@ -207,28 +207,10 @@ def network_to_graph(model: nn.Module, input_shape: tuple[int, ...],
         args = [a for a in node.args if isinstance(a, torch.fx.Node) and a.name in chan]
         if node.op == "call_function" and _target_name(node) in _IGNORED_FUNCTIONS:
             continue
-        if node.op == "call_module" and _is_gcn(modules[node.target]):
-            mod, name = modules[node.target], str(node.target)
-            ins = chan[args[0].name]
-            if len(ins) != mod.in_channels:
-                raise UnsupportedLayer(f"{name}: reads {mod.in_channels} features from a "
-                                       f"tensor of {len(ins)} channels")
-            outs = new_nodes(mod.out_channels)
-            block = len(src)
-            span = add_edges(ins, outs, mod.lin.weight, WEIGHT)
-            consumed.add(owner.get(args[0].name))
-            if mod.bias is not None:
-                for j, b in zip(outs, mod.bias.detach().tolist(), strict=True):
-                    feats[j][0] = b
-            layers.append(Layer(name, "linear", 1, span, outs, ins, block=block,
-                                has_bias=mod.bias is not None, weight=f"{name}.lin.weight"))
-            chan[key], depth[key] = outs, depth[args[0].name] + 1
-            owner[key] = len(layers) - 1
-            continue
         if node.op == "call_module":
             mod = modules[node.target]
             name = str(node.target)
-            if isinstance(mod, nn.Conv2d | nn.Linear):
+            if isinstance(mod, nn.Conv2d | nn.Linear) or _is_gcn(mod):
                 if isinstance(mod, nn.Conv2d):
                     if mod.groups != 1:
                         raise UnsupportedLayer(f"{name}: grouped convolution (groups="
@@ -236,24 +218,28 @@ def network_to_graph(model: nn.Module, input_shape: tuple[int, ...],
                     if mod.kernel_size[0] != mod.kernel_size[1] or mod.kernel_size[0] % 2 == 0:
                         raise UnsupportedLayer(f"{name}: kernel {mod.kernel_size} is not "
                                                "square and odd")
+                linear = isinstance(mod, nn.Linear)
+                # a GCN layer's weights are its linear map's (the propagation has none)
+                weight = mod.lin.weight if _is_gcn(mod) else mod.weight
                 ins = chan[args[0].name]
-                n_in = mod.in_channels if isinstance(mod, nn.Conv2d) else mod.in_features
+                n_in = mod.in_features if linear else mod.in_channels
                 if len(ins) != n_in:
+                    hint = (" (a flatten of a spatial map without global pooling?)"
+                            if linear else "")
                     raise UnsupportedLayer(f"{name}: reads {n_in} features from a tensor of "
-                                           f"{len(ins)} channels (a flatten of a spatial map "
-                                           "without global pooling?)")
-                n_out = mod.out_channels if isinstance(mod, nn.Conv2d) else mod.out_features
-                outs = new_nodes(n_out)
+                                           f"{len(ins)} channels{hint}")
+                outs = new_nodes(mod.out_features if linear else mod.out_channels)
                 block = len(src)
-                span = add_edges(ins, outs, mod.weight, WEIGHT)
+                span = add_edges(ins, outs, weight, WEIGHT)
                 consumed.add(owner.get(args[0].name))
                 if mod.bias is not None:
                     for j, b in zip(outs, mod.bias.detach().tolist(), strict=True):
                         feats[j][0] = b
-                layers.append(Layer(name, "conv" if isinstance(mod, nn.Conv2d) else "linear",
-                                    mod.kernel_size[0] if isinstance(mod, nn.Conv2d) else 1,
-                                    span, outs, ins, block=block,
-                                    has_bias=mod.bias is not None))
+                conv = isinstance(mod, nn.Conv2d)
+                layers.append(Layer(name, "conv" if conv else "linear",
+                                    mod.kernel_size[0] if conv else 1, span, outs, ins,
+                                    block=block, has_bias=mod.bias is not None,
+                                    weight=f"{name}.lin.weight" if _is_gcn(mod) else ""))
                 chan[key], depth[key] = outs, depth[args[0].name] + 1
                 owner[key] = len(layers) - 1
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphcl.nn.netgraph import WEIGHT, NetGraph, channel_groups
+from graphcl.nn.netgraph import WEIGHT, NetGraph, channel_groups, graph_parameters
 from graphcl.nn.optional import optional_module
 
 __all__ = ["prune_to_speedup", "count_flops", "require_torch_pruning", "IMPORTANCES",
@@ -134,30 +134,41 @@ def _chain(graph: NetGraph) -> None:
                              "reading the previous one's output); use prune_to_speedup")
 
 
+def _group_sums(graph: NetGraph, params: dict[str, Tensor], p: int, with_bn: bool
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    r"""``(magnitude, members, component, layer, prunable)``: for every channel group, the
+    sum of ``|w|^p`` over its members (a layer's output row, the input columns that read it,
+    with ``with_bn`` its batch-norm scale) and their number, stored at the group's id (its
+    smallest node, :func:`~graphcl.nn.netgraph.channel_groups`); differentiable in
+    ``params``."""
+    n = graph.num_nodes
+    mag, count = None, None
+    for layer in graph.layers:
+        w = params[layer.weight].abs().pow(p)
+        out_nodes, in_nodes = torch.tensor(layer.out_nodes), torch.tensor(layer.in_nodes)
+        if mag is None:
+            mag, count = w.new_zeros(n), w.new_zeros(n)
+        mag = mag.index_add(0, out_nodes, w.flatten(1).sum(1)) \
+                 .index_add(0, in_nodes, w.transpose(0, 1).flatten(1).sum(1))
+        count = count.index_add(0, out_nodes, w.new_ones(len(out_nodes))) \
+                     .index_add(0, in_nodes, w.new_ones(len(in_nodes)))
+        if with_bn and layer.bn is not None:
+            mag = mag.index_add(0, out_nodes, params[f"{layer.bn}.weight"].abs().pow(p))
+            count = count.index_add(0, out_nodes, w.new_ones(len(out_nodes)))
+    comp, layer, prunable = channel_groups(graph)
+    mag = mag.new_zeros(n).index_add(0, comp, mag)
+    count = count.new_zeros(n).index_add(0, comp, count)
+    return mag, count, comp, layer, prunable
+
+
 def group_penalty(graph: NetGraph, params: dict[str, Tensor], reg: float, alpha: float
                   ) -> Tensor:
     r"""DepGraph's group-sparsity term :math:`\frac{\lambda}{2}\sum_g\gamma_g\lVert\theta_g
     \rVert^2` (see :mod:`graphcl.train.metaprune`) of the network ``params`` (as
     :func:`~graphcl.nn.netgraph.graph_parameters` returns them) laid out as ``graph``; its
     gradient is what Torch-Pruning's ``GroupNormPruner.regularize(bias=False)`` adds (tested)."""
-    n = graph.num_nodes
-    sq = torch.zeros(n, dtype=torch.float32)
-    count = torch.zeros(n, dtype=torch.float32)
-    for layer in graph.layers:
-        w2 = params[layer.weight].pow(2)
-        rows = w2.flatten(1).sum(1)
-        cols = w2.transpose(0, 1).flatten(1).sum(1)
-        out_nodes, in_nodes = torch.tensor(layer.out_nodes), torch.tensor(layer.in_nodes)
-        sq = sq.index_add(0, out_nodes, rows).index_add(0, in_nodes, cols)
-        count = count.index_add(0, out_nodes, torch.ones(len(layer.out_nodes))) \
-                     .index_add(0, in_nodes, torch.ones(len(layer.in_nodes)))
-        if layer.bn is not None:
-            sq = sq.index_add(0, out_nodes, params[f"{layer.bn}.weight"].pow(2))
-            count = count.index_add(0, out_nodes, torch.ones(len(layer.out_nodes)))
-    comp, layer, prunable = channel_groups(graph)
-    sq = torch.zeros(n).index_add(0, comp, sq)          # per group, at its smallest node
-    count = torch.zeros(n).index_add(0, comp, count)
-    roots = (comp == torch.arange(n)) & prunable
+    sq, count, comp, layer, prunable = _group_sums(graph, params, 2, with_bn=True)
+    roots = (comp == torch.arange(graph.num_nodes)) & prunable
     sq, count, g = sq[roots], count[roots], layer[roots]
     with torch.no_grad():  # gamma is a constant of the step, as the injected gradient
         imp = (sq / count.clamp(min=1)).sqrt()
@@ -174,20 +185,9 @@ def channel_importance(graph: NetGraph, params: dict[str, Tensor], p: int = 2
     (``p = 1``: mean of its members' L1 norms; ``p = 2``: the square root of the mean of
     their squared L2 norms, DepGraph's), normalised by its layer's mean as Torch-Pruning's
     ``GroupMagnitudeImportance(normalizer="mean")`` for global ranking."""
-    n = graph.num_nodes
-    mag = torch.zeros(n, dtype=torch.float64)
-    count = torch.zeros(n, dtype=torch.float64)
-    for layer in graph.layers:
-        w = params[layer.weight].detach().double().abs().pow(p)
-        out_nodes, in_nodes = torch.tensor(layer.out_nodes), torch.tensor(layer.in_nodes)
-        mag.index_add_(0, out_nodes, w.flatten(1).sum(1))
-        mag.index_add_(0, in_nodes, w.transpose(0, 1).flatten(1).sum(1))
-        count.index_add_(0, out_nodes, torch.ones(len(out_nodes), dtype=torch.float64))
-        count.index_add_(0, in_nodes, torch.ones(len(in_nodes), dtype=torch.float64))
-    comp, layer, prunable = channel_groups(graph)
-    mag = torch.zeros(n, dtype=torch.float64).index_add(0, comp, mag)[comp]
-    count = torch.zeros(n, dtype=torch.float64).index_add(0, comp, count)[comp]
-    imp = mag / count.clamp(min=1)
+    params = {k: v.detach().double() for k, v in params.items()}
+    mag, count, comp, layer, prunable = _group_sums(graph, params, p, with_bn=False)
+    imp = mag[comp] / count[comp].clamp(min=1)
     imp = imp.sqrt() if p == 2 else imp
     size = int(layer.max()) + 1
     layer_c = layer.clamp(max=size - 1)
@@ -248,8 +248,6 @@ def graph_prune_to_speedup(model: nn.Module, graph: NetGraph, speedup: float, *,
     if importance not in IMPORTANCES:
         raise ValueError(f"unknown importance {importance!r}; choose from {list(IMPORTANCES)}")
     _chain(graph)
-    from graphcl.nn.netgraph import graph_parameters
-
     params = graph_parameters(graph)
     if importance == "random":
         imp = torch.rand(graph.num_nodes, dtype=torch.float64)
@@ -266,18 +264,17 @@ def graph_prune_to_speedup(model: nn.Module, graph: NetGraph, speedup: float, *,
     order = order[: int(prunable.sum())]
     onehot = torch.nn.functional.one_hot(of[order], n_layers).double()
     rank = (onehot.cumsum(0) * onehot).sum(1) - 1      # its place among its layer's channels
-    order = order[rank < cap[of[order]]]               # a layer keeps 1 - max_ratio at least
+    allowed = rank < cap[of[order]]                    # a layer keeps 1 - max_ratio at least
+    order = order[allowed]
     # removing the first k channels of `order`: the widths and MACs of every k at once
-    removed = torch.nn.functional.one_hot(of[order], n_layers).double().cumsum(0)
-    widths = torch.cat([widths0[None], widths0 - removed])
-    ks = torch.arange(widths.size(0))
+    widths = torch.cat([widths0[None], widths0 - onehot[allowed].cumsum(0)])
     macs = _layer_macs(graph, widths, model, num_nodes, num_edges)
     macs0 = float(macs[0])
     hit = (macs0 / macs >= float(speedup)).nonzero().view(-1)
     if hit.numel() == 0:
         raise ValueError(f"speed-up {speedup} is unreachable: {macs0 / float(macs[-1]):.2f}x "
                          f"after removing up to {max_ratio:.0%} of every layer's channels")
-    k = int(ks[hit[0]])
+    k = int(hit[0])
     keep = torch.ones(graph.num_nodes, dtype=torch.bool)
     keep[order[:k]] = False
     params0 = sum(p.numel() for p in model.parameters())
