@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -102,9 +103,46 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     return parse_set(items)
 
 
+def _launch(args: argparse.Namespace) -> int:
+    r"""Re-runs this command in ``--nproc`` processes with torchrun's launcher (standalone
+    rendezvous on this machine, no restarts: a failed rank stops the others)."""
+    import uuid
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    if args.workers > 1:
+        raise UserError("--nproc and --workers do not combine: each seed of a --nproc run "
+                        "uses every process")
+    if args.threads is None:  # torchrun's default: one thread per process
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=args.nproc,
+                          run_id=str(uuid.uuid4()), rdzv_backend="c10d",
+                          rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
+                          start_method="spawn")
+    try:
+        elastic_launch(config, entrypoint=sys.executable)("-m", "graphcl", *args.argv)
+    except ChildFailedError as err:
+        rank, failure = min(err.failures.items())
+        print(f"graphcl: error: rank {rank} of {args.nproc} failed (exit code "
+              f"{failure.exitcode}); its error is above", file=sys.stderr)
+        return failure.exitcode if failure.exitcode > 0 else 1
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from graphcl.distributed import torchrun_env_present
     from graphcl.runner import run_experiment
 
+    if args.nproc < 1 or args.workers < 1:
+        raise UserError(f"--nproc and --workers must be >= 1, got {args.nproc}, {args.workers}")
+    inside = torchrun_env_present()
+    if args.nproc > 1 and not inside:
+        return _launch(args)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     seeds: int | list[int] = args.seeds
     if args.seed_list:
         try:
@@ -119,7 +157,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.method, args.dataset, config=args.config, seeds=seeds, out=args.out,
         overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
         command=_command(), progress=not args.no_progress, verbose=args.verbose,
-        stream=args.stream)
+        stream=args.stream, workers=args.workers, executor=args.executor, threads=args.threads)
+    if inside and int(os.environ.get("RANK", "0")) != 0:
+        return 0  # rank 0 prints the results
     _print_metrics(results)
     print(json.dumps(results, separators=(",", ":")))
     return 0
@@ -266,6 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "class-incremental:4, task-incremental:0-1/2-3, time-window:5 "
                         "(options inter_task_edges=BOOL, cumulative=BOOL, unlearn=TASK@AFTER, "
                         "unlearn_epochs=N); reports average accuracy, forgetting, BWT, FWT")
+    r.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel training in N processes on this machine, started "
+                        "through torchrun (gloo on CPU; ncnc/ncn, tgn/pres); equivalent to "
+                        "torchrun --nproc_per_node N -m graphcl run ...")
+    r.add_argument("--workers", type=int, default=1, metavar="K",
+                   help="run the seeds K at a time in parallel processes (results equal the "
+                        "sequential run's with the same --threads)")
+    r.add_argument("--executor", choices=("process", "ray"), default="process",
+                   help="where --workers run: local processes or a Ray cluster "
+                        "($RAY_ADDRESS, else a local one; pip install 'graphcl[ray]')")
+    r.add_argument("--threads", type=int, default=None,
+                   help="torch threads per process (default: the cores shared out)")
     r.add_argument("-v", "--verbose", action="store_true", help="one line per epoch on stderr")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     r.set_defaults(fn=cmd_run)
@@ -284,17 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from graphcl.data.errors import DataFormatError
+    from graphcl.distributed import DistributedError
     from graphcl.methods import ConfigError, DatasetKindError
     from graphcl.runner import PartialResultsError
     from graphcl.train.engine import ResumeError
 
     return (UserError, ConfigError, DatasetKindError, ResumeError, PartialResultsError,
-            DataFormatError, KeyError, FileNotFoundError, ValueError)
+            DataFormatError, DistributedError, KeyError, FileNotFoundError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for --nproc's relaunch
         return int(args.fn(args) or 0)
     except _user_errors() as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)

@@ -149,13 +149,18 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
              plugins: Sequence[Any] = (), state_path: Path | None = None,
              fingerprint: dict[str, Any] | None = None, out_dir: Path | None = None,
              progress: bool = True, verbose: bool = False,
-             stream: str | None = None) -> dict[str, Any]:
+             stream: str | None = None, env: Any = None) -> dict[str, Any]:
     r"""Trains one seed of ``method`` and returns ``{"metrics", "stats", "curve", "result"}``.
 
     With ``stream`` (a :class:`~graphcl.data.streams.StreamSpec` string) the method's task is
     cut into a stream of experiences, trained in turn; the metrics are then the stream's
     (:func:`~graphcl.evaluate.continual.continual_metrics` of the monitored metric on the
-    test data) and ``"stream"`` holds the metric matrix."""
+    test data) and ``"stream"`` holds the metric matrix.
+
+    With ``env`` (a :class:`~graphcl.distributed.DistEnv` of several processes) this process
+    trains its shard of a data-parallel run: the method's task becomes its sharded version
+    and the :class:`~graphcl.distributed.DataParallel` plugin comes last; only rank 0 writes
+    the checkpoint, every rank resumes from it."""
     from graphcl.train.engine import Engine
     from graphcl.train.plugins import EpochLogger
     from graphcl.train.seed import seed_everything
@@ -171,9 +176,19 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
         setup.stream = build_stream(setup.task, stream)
         setup.task = setup.stream[0]
     extra = [EpochLogger(prefix=f"seed {seed} ")] if verbose else []
+    parallel = env is not None and env.world_size > 1
+    if parallel:
+        from graphcl.distributed import DataParallel, shard_task
+
+        if setup.stream is not None:
+            raise ValueError("data-parallel training (--nproc) does not take a stream of "
+                             "experiences")
+        setup.task = shard_task(setup.task, env)
+        extra.append(DataParallel(env))  # after every plugin that changes gradients
     engine = Engine(setup.model, setup.optimizer, plugins=[*setup.plugins, *plugins, *extra],
                     checkpoint=state_path, fingerprint=fingerprint, progress=progress,
                     **setup.engine)
+    engine.write_checkpoints = not parallel or env.is_main
     if setup.stream is not None:
         streamed = engine.fit_stream(setup.stream, initial=stream is not None)
         result = {**streamed["experiences"][-1], "history": list(engine.history),
@@ -234,6 +249,9 @@ def run_experiment(
     verbose: bool = False,
     data: tuple[str, Any, tuple[str, ...]] | None = None,
     stream: str | None = None,
+    workers: int = 1,
+    executor: str = "process",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     r"""Runs ``method`` on ``dataset`` for several seeds and returns the results dict.
 
@@ -258,6 +276,16 @@ def run_experiment(
         stream (str, optional): train a stream of experiences cut from the dataset
             (``"class-incremental:4"``, see :func:`~graphcl.data.streams.parse_stream_spec`);
             each seed's metric matrix is recorded under ``"streams"``.
+        workers (int, optional): seeds run side by side in this many processes (or Ray
+            tasks), each recorded as it finishes; the results equal the sequential run's
+            with the same threads per process. (default: ``1``)
+        executor (str, optional): ``"process"`` (spawned processes on this machine) or
+            ``"ray"`` (``$RAY_ADDRESS``'s cluster or a local one). (default: ``"process"``)
+        threads (int, optional): torch threads per worker (default: the cores shared out).
+
+    In a process started by ``torchrun`` with several processes (``graphcl run --nproc``),
+    every seed trains data-parallel across them; the ranks must agree on the run (checked),
+    and only rank 0 writes files.
 
     Raises:
         KeyError: unknown method, dataset or plugin. ConfigError: unknown config key.
@@ -310,26 +338,36 @@ def run_experiment(
         elapsed = float(prev.get("wall_time_s", 0.0))
     elif out is not None and out.is_file():
         done = _finished_seeds(out, key)  # a rerun with more seeds runs only the new ones
-    out_dir = out.parent if out is not None else None
-    for seed in seed_list:
-        if seed in done:
-            continue
-        state = Path(f"{out}.seed{seed}.state.pt") if out is not None else None
-        t0 = time.perf_counter()
-        r = run_seed(m, obj, cfg, seed, plugins=build_plugins(plugin_specs), state_path=state,
-                     fingerprint={**state_key, "seed": seed}, out_dir=out_dir,
-                     progress=progress, verbose=verbose, stream=stream)
-        elapsed += time.perf_counter() - t0
-        done[seed] = json_safe({"metrics": r["metrics"], "stats": r["stats"],
-                                "curve": r["curve"], "monitor": r["monitor"],
-                                **({"stream": r["stream"]} if r["stream"] else {})})
-        if partial_path is not None:
-            write_json_atomic(partial_path, {"key": key, "wall_time_s": elapsed,
+    env = _dist_env()
+    writes = env.is_main
+    if env.world_size > 1:
+        env.check_same(key, "run (method, config, plugins, data)")
+        if workers > 1:
+            raise ValueError("--workers runs seeds in parallel processes; with --nproc each "
+                             "seed already uses every process")
+        progress, verbose = progress and writes, verbose and writes
+    todo = [s for s in seed_list if s not in done]
+    jobs = [{"method": m.name, "data": (name, obj, names), "cfg": cfg, "seed": seed,
+             "plugins": plugin_specs, "out": out, "fingerprint": {**state_key, "seed": seed},
+             "stream": stream} for seed in todo]
+    t0 = time.perf_counter()
+    if workers > 1 and len(jobs) > 1 or executor == "ray":
+        from graphcl.distributed.sweep import run_jobs
+
+        finished = run_jobs(_seed_job, jobs, workers=workers, executor=executor,
+                            threads=threads)
+    else:
+        finished = ((job, _seed_job(job, progress=progress, verbose=verbose, env=env))
+                    for job in jobs)
+    for job, record in finished:
+        seed = job["seed"]
+        done[seed] = record
+        if partial_path is not None and writes:
+            write_json_atomic(partial_path, {"key": key,
+                                             "wall_time_s": elapsed + time.perf_counter() - t0,
                                              "per_seed": {str(k): v for k, v in done.items()}})
-            if state is not None:  # the seed is recorded: its states are not needed
-                state.unlink(missing_ok=True)
-                for copy in state.parent.glob(f"{state.stem}.exp*{state.suffix}"):
-                    copy.unlink(missing_ok=True)  # fit_stream's per-experience copies
+            _drop_states(out, seed)  # the seed is recorded: its states are not needed
+    elapsed += time.perf_counter() - t0
     per = [done[s] for s in seed_list]
     monitor = per[0]["monitor"]
     results = {
@@ -349,11 +387,45 @@ def run_experiment(
         "command": command or " ".join(shlex.quote(a) for a in sys.argv),
         "versions": versions(),
     }
-    if out is not None:
+    if out is not None and writes:
         write_json_atomic(out, json_safe(results))
         if partial_path is not None and partial_path.exists():
             partial_path.unlink()
+    if env.world_size > 1:
+        env.barrier()  # every rank returns once the results are written
     return results
+
+
+def _dist_env() -> Any:
+    r"""This process's place in a ``torchrun`` group (joined on first use), else rank 0 of 1."""
+    from graphcl.distributed import init_from_env
+
+    return init_from_env()
+
+
+def _seed_job(job: dict[str, Any], *, progress: bool = False, verbose: bool = False,
+              env: Any = None) -> dict[str, Any]:
+    r"""Trains one seed of a run and returns its record (the unit of a parallel sweep)."""
+    from graphcl.lifelong import build_plugins
+
+    m = get_method(job["method"])
+    out = job["out"]
+    state = Path(f"{out}.seed{job['seed']}.state.pt") if out is not None else None
+    r = run_seed(m, job["data"][1], job["cfg"], job["seed"],
+                 plugins=build_plugins(job["plugins"]), state_path=state,
+                 fingerprint=job["fingerprint"], out_dir=out.parent if out is not None else None,
+                 progress=progress, verbose=verbose, stream=job["stream"], env=env)
+    return json_safe({"metrics": r["metrics"], "stats": r["stats"], "curve": r["curve"],
+                      "monitor": r["monitor"], **({"stream": r["stream"]} if r["stream"] else {})})
+
+
+def _drop_states(out: Path | None, seed: int) -> None:
+    if out is None:
+        return
+    state = Path(f"{out}.seed{seed}.state.pt")
+    state.unlink(missing_ok=True)
+    for copy in state.parent.glob(f"{state.stem}.exp*{state.suffix}"):
+        copy.unlink(missing_ok=True)  # fit_stream's per-experience copies
 
 
 def _resumable_free(m: Method, cfg: dict[str, Any]) -> dict[str, Any]:

@@ -408,6 +408,7 @@ class TGN(nn.Module):
 
     def forward(self, src: Tensor, dst: Tensor, t: Tensor, neg_dst: Tensor | None = None, *,
                 msg: Tensor | None = None, memory_hook: MemoryHook | None = None,
+                batch_context: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
                 ) -> tuple[Tensor, Tensor | None, MemoryContext]:
         r"""Scores a batch: logits of ``(src, dst)`` ``[B]`` and of ``(src, neg_dst)``
         (``neg_dst`` of shape ``[B]`` or ``[B, Q]`` → ``[B]`` / ``[B, Q]``). ``msg`` (the
@@ -415,13 +416,20 @@ class TGN(nn.Module):
         also has a method ``adjust_queries`` (:data:`QueryHook`) gets each event query's
         pending-event count (``query_time="event"`` only: with ``"first"`` a node's one query
         precedes all its batch events). Call :meth:`update_state` with the returned context
-        afterwards."""
+        afterwards.
+
+        ``batch_context`` ``(src, dst, t, msg)``: the whole batch when this call scores a
+        part of it (a data-parallel shard, :mod:`graphcl.distributed`); its endpoints are the
+        memory hook's batch nodes and its events the queries' batch neighbours and pending
+        events, so a shard's scores equal those of the whole batch."""
         b = src.numel()
         parts, times = [src, dst], [t, t]
         if neg_dst is not None:
             parts.append(neg_dst.reshape(-1))
             times.append(t.repeat_interleave(neg_dst.numel() // max(b, 1)))
-        batch_nodes = torch.unique(torch.cat([src, dst]))
+        ctx_src, ctx_dst, ctx_t, ctx_msg = (batch_context if batch_context is not None
+                                            else (src, dst, t, msg))
+        batch_nodes = torch.unique(torch.cat([ctx_src, ctx_dst]))
         query_hook = getattr(memory_hook, "adjust_queries", None)
         nodes, times_q = torch.cat(parts), torch.cat(times)
         if self.query_time == "first":
@@ -434,8 +442,9 @@ class TGN(nn.Module):
         else:
             batch = None
             if self.batch_neighbors or query_hook is not None:
-                feat = msg if msg is not None else self.neighbors.feats.new_zeros(b, self.edge_dim)
-                batch = (src, dst, t, feat)
+                feat = ctx_msg if ctx_msg is not None else self.neighbors.feats.new_zeros(
+                    ctx_src.numel(), self.edge_dim)
+                batch = (ctx_src, ctx_dst, ctx_t, feat)
             z, ctx = self.embed(nodes, times_q, memory_hook=memory_hook, batch_nodes=batch_nodes,
                                 batch=batch, query_hook=query_hook)
         z_src, z_dst = z[:b], z[b:2 * b]

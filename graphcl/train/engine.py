@@ -197,6 +197,9 @@ class Engine:
         self.checkpoint_every = checkpoint_every
         self.fingerprint = fingerprint
         self.seed = seed
+        # False on the non-main ranks of a data-parallel run: they resume from the checkpoint
+        # but only rank 0 writes it
+        self.write_checkpoints = True
         self.experience_index = 0
         self.stream: list[Task] = []
         self._stream: dict[str, Any] | None = None
@@ -351,7 +354,7 @@ class Engine:
         self.stop_training = stop_at is not None
 
     def _save(self) -> None:
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and self.write_checkpoints:
             save_checkpoint(self.checkpoint, self.state_dict())
 
     @contextlib.contextmanager
@@ -531,7 +534,7 @@ class Engine:
             self._stream = {"length": len(stream), "done": i + 1, "in_progress": False,
                             "results": results, "matrix": matrix, "initial": before}
             self.experience = task
-            if self.checkpoint is not None:
+            if self.checkpoint is not None and self.write_checkpoints:
                 state = self.state_dict()
                 save_checkpoint(self.checkpoint, state)
                 ck = self.checkpoint

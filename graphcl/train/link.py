@@ -95,14 +95,12 @@ def _score(predictor: torch.nn.Module, h: Tensor | None, adj: Adjacency, pairs: 
     return torch.cat([predictor(h, adj, pairs[:, s : s + bs]).float() for s in range(0, pairs.size(1), bs)])
 
 
-def _score_one_vs_many(predictor: torch.nn.Module, h: Tensor | None, adj: Adjacency, pos: Tensor,
-                       neg_dst: Tensor, bs: int) -> Tensor:
-    r"""Scores ``[E, K]`` of each positive's source against its own ``K`` negative targets."""
+def _one_vs_many_pairs(pos: Tensor, neg_dst: Tensor) -> Tensor:
+    r"""The ``[2, E*K]`` pairs of each positive's source with its own ``K`` negative targets."""
     e, k = neg_dst.shape
     if pos.size(1) != e:
         raise ValueError(f"one-vs-many negatives: {e} rows for {pos.size(1)} positives")
-    pairs = torch.stack([pos[0].repeat_interleave(k), neg_dst.reshape(-1)])
-    return _score(predictor, h, adj, pairs, bs).view(e, k)
+    return torch.stack([pos[0].repeat_interleave(k), neg_dst.reshape(-1)])
 
 
 class NCNLinkTask:
@@ -167,6 +165,12 @@ class NCNLinkTask:
             pos_out, neg_out = predictor(h, adj, pos), predictor(h, adj, neg)
         return -F.logsigmoid(pos_out).mean() - F.logsigmoid(-neg_out).mean()
 
+    def score_pairs(self, predictor: torch.nn.Module, h: Tensor | None, adj: Adjacency,
+                    pairs: Tensor) -> Tensor:
+        r"""Logits of ``pairs`` ``[2, P]`` in chunks of ``eval_batch_size`` (a data-parallel
+        task scores its share and gathers the rest)."""
+        return _score(predictor, h, adj, pairs, self.eval_batch_size)
+
     def begin_eval(self, strategy: Any, splits: Any) -> None:
         r"""One encoder pass per graph for the whole evaluation round."""
         enc = strategy.model["encoder"] if "encoder" in strategy.model else None
@@ -187,19 +191,20 @@ class NCNLinkTask:
         if split not in self._h:
             self.begin_eval(strategy, (split,))
         predictor = strategy.model["predictor"]
-        sp_data, bs = self.data.split, self.eval_batch_size
+        sp_data = self.data.split
         h = self._h[split]
         adj = self.data.adj if split == "valid" else self.data.test_adj
         pos = getattr(sp_data, f"{split}_pos")
-        sp = _score(predictor, h, adj, pos, bs)
+        sp = self.score_pairs(predictor, h, adj, pos)
         if sp_data.valid_neg_dst is not None:
             neg_dst = getattr(sp_data, f"{split}_neg_dst")
             if neg_dst is None:
                 raise ValueError(f"the split has one-vs-many validation negatives but none for {split}")
-            sn = _score_one_vs_many(predictor, h, adj, pos, neg_dst, bs)
+            sn = self.score_pairs(predictor, h, adj,
+                                  _one_vs_many_pairs(pos, neg_dst)).view(neg_dst.shape)
             res = Evaluator.from_metric("mrr", ks=(1, 3, 10)).eval({"y_pred_pos": sp, "y_pred_neg": sn})
             return {name: float(res[name]) for name in ("mrr", "hits@1", "hits@3", "hits@10")}
-        sn = _score(predictor, h, adj, getattr(sp_data, f"{split}_neg"), bs)
+        sn = self.score_pairs(predictor, h, adj, getattr(sp_data, f"{split}_neg"))
         out = {}
         for k in self.hits_k:  # OGB Hits@K: strict >, all negatives
             ev = Evaluator.from_metric(f"hits@{k}")

@@ -1,0 +1,134 @@
+r"""Explicit synchronisation of node state (memories, pending messages, PRES statistics).
+
+After a data-parallel step of a memory model each rank has written the state of the nodes of
+*its* shard of the global batch; the other rows are stale. :func:`sync_node_state` makes every
+rank hold, for every node, the state of the rank that updated it last:
+
+* **memory, ``last_update`` and the message store** of :class:`~graphcl.nn.memory.NodeMemory`:
+  the row with the latest pending-message time wins, ties going to the higher rank (shards
+  are chronological, so the higher rank holds the later event of equal time — the message the
+  single-process ``last`` aggregator keeps). With the ``mean`` aggregator the pending messages
+  of a node touched by several ranks are merged (count-weighted means, summed counts, latest
+  time), which is what one process averaging the whole batch stores. Every touching rank
+  computed the same updated memory (the same synchronised state, parameters and messages), so
+  the memory rows need no merging.
+* **PRES's per-node transition statistics**: the row with the most observations wins.
+
+Staleness: inside a step a rank scores its shard from the memory synchronised after the
+previous step, exactly the memory one process would use for the whole global batch; nothing is
+staler than in single-process training with the global batch size. The neighbour store needs
+no communication: every rank inserts the whole global batch (the events are known to all).
+
+The exchange sends only the touched rows (ids and values, padded to the largest shard):
+``O(batch nodes x state width)`` per step, independent of the number of nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from graphcl.distributed.env import DistEnv
+
+__all__ = ["gather_rows", "latest_rows", "sync_node_state", "sync_memory", "sync_scheme"]
+
+
+def _pack(buffers: list[Tensor], nodes: Tensor) -> Tensor:
+    return torch.cat([b[nodes].reshape(nodes.numel(), -1).to(torch.float64) for b in buffers],
+                     1)
+
+
+def _unpack(buffers: list[Tensor], nodes: Tensor, rows: Tensor) -> None:
+    col = 0
+    for b in buffers:
+        width = b[0].numel() if b.size(0) else 0
+        part = rows[:, col:col + width]
+        b[nodes] = part.reshape(nodes.numel(), *b.shape[1:]).to(b.dtype)
+        col += width
+
+
+def gather_rows(env: DistEnv, nodes: Tensor, rows: Tensor, key: Tensor,
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    r"""Every rank's ``(nodes, rows, key)``, concatenated, with the rank of each row."""
+    ids = env.all_gather_varlen(nodes.long())
+    vals = env.all_gather_varlen(rows)
+    keys = env.all_gather_varlen(key.to(torch.float64))
+    rank = torch.cat([torch.full((n.numel(),), r, dtype=torch.long) for r, n in enumerate(ids)])
+    return torch.cat(ids), torch.cat(vals), torch.cat(keys), rank
+
+
+def latest_rows(ids: Tensor, key: Tensor, rank: Tensor) -> tuple[Tensor, Tensor]:
+    r"""For each distinct node of ``ids``, the index of its row with the largest ``(key,
+    rank)``: ``(nodes, index)``."""
+    order = torch.argsort(rank, stable=True)
+    order = order[torch.argsort(key[order], stable=True)]
+    order = order[torch.argsort(ids[order], stable=True)]
+    sid = ids[order]
+    last = torch.ones_like(sid, dtype=torch.bool)
+    last[:-1] = sid[1:] != sid[:-1]
+    return sid[last], order[last]
+
+
+def sync_node_state(env: DistEnv, buffers: list[Tensor], touched: Tensor, key: Tensor) -> None:
+    r"""Writes into every rank's ``buffers`` (node-indexed, first dimension ``N``) the rows of
+    the nodes any rank ``touched``, taken from the rank with the largest ``key`` of that node
+    (ties: the higher rank).
+
+    Args:
+        env (DistEnv): the process group.
+        buffers (list[Tensor]): ``[N, ...]`` tensors of any dtype (exchanged as float64).
+        touched (Tensor): this rank's updated nodes ``[M]`` (distinct).
+        key (Tensor): ``[N]`` per-node version (a time, an observation count).
+    """
+    if env.world_size == 1:
+        return
+    ids, rows, keys, rank = gather_rows(env, touched, _pack(buffers, touched), key[touched])
+    if ids.numel() == 0:
+        return
+    nodes, idx = latest_rows(ids, keys, rank)
+    _unpack(buffers, nodes, rows[idx])
+
+
+def sync_memory(env: DistEnv, memory: Any, touched: Tensor) -> None:
+    r"""Synchronises a :class:`~graphcl.nn.memory.NodeMemory` (memory, ``last_update`` and
+    pending messages) after a step in which this rank updated the nodes ``touched``."""
+    if env.world_size == 1:
+        return
+    if memory.aggregator == "last":
+        bufs = [memory.memory, memory.last_update, memory.msg_count, memory.msg_time,
+                memory.msg_other, memory.msg_feat, memory.msg_enc]
+        sync_node_state(env, bufs, touched, memory.msg_time)
+        return
+    # mean: the memory from the latest rank, the pending messages merged over touching ranks
+    state = [memory.memory, memory.last_update]
+    msgs = [memory.msg_other, memory.msg_feat, memory.msg_enc]
+    n_state = sum(b[0].numel() for b in state)
+    rows = torch.cat([_pack(state, touched), memory.msg_count[touched].to(torch.float64)[:, None],
+                      memory.msg_time[touched][:, None], _pack(msgs, touched)], 1)
+    ids, rows, keys, rank = gather_rows(env, touched, rows, memory.msg_time[touched])
+    if ids.numel() == 0:
+        return
+    nodes, idx = latest_rows(ids, keys, rank)
+    _unpack(state, nodes, rows[idx, :n_state])
+    group = torch.searchsorted(nodes, ids)
+    count = rows[:, n_state]
+    total = torch.zeros(nodes.numel(), dtype=torch.float64).index_add_(0, group, count)
+    latest = torch.full((nodes.numel(),), float("-inf"), dtype=torch.float64)
+    latest.scatter_reduce_(0, group, rows[:, n_state + 1], "amax")
+    weighted = torch.zeros(nodes.numel(), rows.size(1) - n_state - 2, dtype=torch.float64)
+    weighted.index_add_(0, group, rows[:, n_state + 2:] * count[:, None])
+    merged = weighted / total.clamp_min(1)[:, None]
+    memory.msg_count[nodes] = total.long()
+    memory.msg_time[nodes] = latest
+    _unpack(msgs, nodes, merged)
+
+
+def sync_scheme(env: DistEnv, scheme: Any, touched: Tensor) -> None:
+    r"""Synchronises PRES's per-node transition statistics (the row with most observations)."""
+    if env.world_size == 1 or scheme is None or scheme.gmm.num_nodes == 0:
+        return  # no scheme, or one that keeps no statistics (gamma 0)
+    gmm = scheme.gmm
+    bufs = [b for _, b in gmm.named_buffers(recurse=False) if b.dim() and b.size(0) == gmm.num_nodes]
+    sync_node_state(env, bufs, touched, gmm.count.to(torch.float64))

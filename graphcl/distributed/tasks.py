@@ -1,0 +1,133 @@
+r"""Data-parallel versions of the tasks that support it.
+
+The Engine gets the :class:`~graphcl.distributed.data_parallel.DataParallel` plugin beside
+them (:func:`graphcl.runner.run_seed` adds both when the process is one of several).
+
+* :class:`ShardedNCNLinkTask` (NCN/NCNC): every rank draws the same global batch (the
+  generators are seeded alike) and masks the whole batch out of the message-passing graph, as
+  one process would, then scores its contiguous shard; evaluation scores a contiguous share of
+  the pairs on each rank and gathers the scores, so the metrics are those of all pairs.
+* :class:`ShardedTemporalLinkTask` (TGN family, PRES): a global batch's events are split into
+  chronological shards; each rank scores its shard with the whole batch as context (batch
+  neighbours, PRES's pending events), writes its nodes' memory and messages, inserts the whole
+  batch into the neighbour store, then the node state is synchronised
+  (:mod:`graphcl.distributed.memory`). Evaluation streams through the memory on every rank
+  (identical state, identical metrics; the engine shares rank 0's).
+
+With dropout off both reproduce the single-process run with the same global batch (up to
+floating-point summation order): that is what the tests check.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from graphcl.distributed.env import DistEnv
+from graphcl.distributed.memory import sync_memory, sync_scheme
+from graphcl.distributed.sharding import check_world_size, shard_bounds, shard_weight
+from graphcl.train.link import NCNLinkTask, _score
+from graphcl.train.temporal import TemporalLinkTask
+
+__all__ = ["ShardedNCNLinkTask", "ShardedTemporalLinkTask", "shard_task"]
+
+
+def _view(cls: type, task: Any, env: DistEnv) -> Any:
+    r"""``task`` as an instance of its sharded subclass ``cls`` (same state, shared tensors)."""
+    out = cls.__new__(cls)
+    out.__dict__.update(task.__dict__)
+    out.env = env
+    return out
+
+
+class ShardedNCNLinkTask(NCNLinkTask):
+    r""":class:`~graphcl.train.link.NCNLinkTask` for one rank of a data-parallel run (see the
+    module docstring). Build it with :func:`shard_task`."""
+
+    env: DistEnv
+
+    def train_batches(self, strategy: Any):
+        r = self.env
+        for pos, neg, adj in super().train_batches(strategy):
+            a, b = shard_bounds(pos.size(1), r.rank, r.world_size)
+            yield pos[:, a:b], neg[:, a:b], adj
+
+    def score_pairs(self, predictor: torch.nn.Module, h: Tensor | None, adj: Any,
+                    pairs: Tensor) -> Tensor:
+        a, b = shard_bounds(pairs.size(1), self.env.rank, self.env.world_size)
+        mine = _score(predictor, h, adj, pairs[:, a:b], self.eval_batch_size)
+        if mine.numel() == 0:
+            mine = torch.zeros(0)
+        return torch.cat(self.env.all_gather_varlen(mine.float()))
+
+
+class ShardedTemporalLinkTask(TemporalLinkTask):
+    r""":class:`~graphcl.train.temporal.TemporalLinkTask` for one rank of a data-parallel run
+    (see the module docstring). Build it with :func:`shard_task`. Time spent synchronising
+    the node state accumulates in ``strategy.stats["sync_seconds"]``."""
+
+    env: DistEnv
+
+    def train_batches(self, strategy: Any):
+        r = self.env
+        for src, dst, t, msg, e_id, neg in super().train_batches(strategy):
+            n = src.numel()
+            a, b = shard_bounds(n, r.rank, r.world_size)
+            part = (src[a:b], dst[a:b], t[a:b], msg[a:b], e_id[a:b], neg[a:b])
+            yield part, (src, dst, t, msg, e_id), shard_weight(n, r.rank, r.world_size)
+
+    def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
+        (src, dst, t, msg, _, neg), whole, weight = batch
+        tgn, scheme = self._parts(strategy)
+        if src.numel() == 0:  # a last batch smaller than the world: a zero contribution
+            self._ctx = None
+            return sum(p.sum() * 0.0 for p in strategy.model.parameters() if p.requires_grad)
+        pos_out, neg_out, self._ctx = tgn(src, dst, t, neg, msg=msg, memory_hook=scheme,
+                                          batch_context=whole[:4])
+        loss = (F.binary_cross_entropy_with_logits(pos_out, torch.ones_like(pos_out))
+                + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out)))
+        if scheme is not None and scheme.loss() is not None:
+            loss = loss + scheme.loss()
+        return loss * weight
+
+    def after_update(self, strategy: Any, batch: tuple) -> None:
+        (src, dst, t, msg, e_id, _), whole, _ = batch
+        tgn, scheme = self._parts(strategy)
+        if src.numel():
+            c = self._ctx
+            tgn.memory.update_state(src, dst, t, msg, n_id=c.n_id, memory=c.memory,
+                                    last_update=c.last_update)
+        tgn.neighbors.insert(*whole)
+        tgn.detach()
+        self._ctx = None
+        t0 = time.perf_counter()
+        touched = torch.unique(torch.cat([src, dst]))
+        sync_memory(self.env, tgn.memory, touched)
+        sync_scheme(self.env, scheme, touched)
+        strategy.stats["sync_seconds"] = strategy.stats.get("sync_seconds", 0.0) + (
+            time.perf_counter() - t0)
+
+
+_SHARDED = {NCNLinkTask: ShardedNCNLinkTask, TemporalLinkTask: ShardedTemporalLinkTask}
+
+
+def shard_task(task: Any, env: DistEnv) -> Any:
+    r"""The data-parallel version of ``task`` for this rank.
+
+    Raises:
+        ValueError: a task without a data-parallel version (only the NCN/NCNC and the memory
+            models' protocols have one), or a world size that does not split its batches.
+    """
+    cls = _SHARDED.get(type(task))
+    if cls is None:
+        known = ", ".join(t.__name__ for t in _SHARDED)
+        raise ValueError(f"{type(task).__name__} has no data-parallel version (tasks that "
+                         f"have one: {known}: methods ncnc/ncn and tgn/pres)")
+    n = (task.data.split.train_pos.size(1) if cls is ShardedNCNLinkTask
+         else task.streams["train"].num_events)
+    check_world_size(env.world_size, task.batch_size, n)
+    return _view(cls, task, env)
