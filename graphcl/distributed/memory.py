@@ -93,36 +93,35 @@ def sync_node_state(env: DistEnv, buffers: list[Tensor], touched: Tensor, key: T
 
 def sync_memory(env: DistEnv, memory: Any, touched: Tensor) -> None:
     r"""Synchronises a :class:`~graphcl.nn.memory.NodeMemory` (memory, ``last_update`` and
-    pending messages) after a step in which this rank updated the nodes ``touched``."""
+    pending messages) after a step in which this rank updated the nodes ``touched``: the
+    memory and, with the ``last`` aggregator, the message of the latest touching rank; the
+    message counts summed and, with ``mean``, the messages merged over touching ranks."""
     if env.world_size == 1:
         return
-    if memory.aggregator == "last":
-        bufs = [memory.memory, memory.last_update, memory.msg_count, memory.msg_time,
-                memory.msg_other, memory.msg_feat, memory.msg_enc]
-        sync_node_state(env, bufs, touched, memory.msg_time)
-        return
-    # mean: the memory from the latest rank, the pending messages merged over touching ranks
-    state = [memory.memory, memory.last_update]
+    latest_parts = [memory.memory, memory.last_update]
     msgs = [memory.msg_other, memory.msg_feat, memory.msg_enc]
-    n_state = sum(b[0].numel() for b in state)
-    rows = torch.cat([_pack(state, touched), memory.msg_count[touched].to(torch.float64)[:, None],
-                      memory.msg_time[touched][:, None], _pack(msgs, touched)], 1)
-    ids, rows, keys, rank = gather_rows(env, touched, rows, memory.msg_time[touched])
+    mean = memory.aggregator == "mean"
+    if not mean:
+        latest_parts += msgs
+    width = sum(b[0].numel() for b in latest_parts)
+    rows = [_pack(latest_parts, touched), memory.msg_count[touched].to(torch.float64)[:, None]]
+    if mean:
+        rows.append(_pack(msgs, touched))
+    ids, rows, keys, rank = gather_rows(env, touched, torch.cat(rows, 1),
+                                        memory.msg_time[touched])
     if ids.numel() == 0:
         return
     nodes, idx = latest_rows(ids, keys, rank)
-    _unpack(state, nodes, rows[idx, :n_state])
+    _unpack(latest_parts, nodes, rows[idx, :width])
+    memory.msg_time[nodes] = keys[idx]
     group = torch.searchsorted(nodes, ids)
-    count = rows[:, n_state]
+    count = rows[:, width]
     total = torch.zeros(nodes.numel(), dtype=torch.float64).index_add_(0, group, count)
-    latest = torch.full((nodes.numel(),), float("-inf"), dtype=torch.float64)
-    latest.scatter_reduce_(0, group, rows[:, n_state + 1], "amax")
-    weighted = torch.zeros(nodes.numel(), rows.size(1) - n_state - 2, dtype=torch.float64)
-    weighted.index_add_(0, group, rows[:, n_state + 2:] * count[:, None])
-    merged = weighted / total.clamp_min(1)[:, None]
     memory.msg_count[nodes] = total.long()
-    memory.msg_time[nodes] = latest
-    _unpack(msgs, nodes, merged)
+    if mean:  # count-weighted means of every touching rank's averaged messages
+        merged = torch.zeros(nodes.numel(), rows.size(1) - width - 1, dtype=torch.float64)
+        merged.index_add_(0, group, rows[:, width + 1:] * count[:, None])
+        _unpack(msgs, nodes, merged / total.clamp_min(1)[:, None])
 
 
 def sync_scheme(env: DistEnv, scheme: Any, touched: Tensor) -> None:

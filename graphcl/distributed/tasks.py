@@ -15,7 +15,11 @@ them (:func:`graphcl.runner.run_seed` adds both when the process is one of sever
   (identical state, identical metrics; the engine shares rank 0's).
 
 With dropout off both reproduce the single-process run with the same global batch (up to
-floating-point summation order): that is what the tests check.
+floating-point summation order): that is what the tests check. Two exceptions, where the ranks
+still agree with each other but not exactly with one process: TGN's ``query_time="first"``
+embeds a node once per *shard*, at its first query there (never later than an event it is
+scored for; ``"event"`` is exact), and PRES's coherence term is a mean over each shard's nodes.
+Dropout masks are drawn from generators seeded alike on every rank.
 """
 
 from __future__ import annotations

@@ -1,0 +1,227 @@
+"""Data-parallel training and parallel sweeps: 2 gloo processes on CPU (marked distributed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphcl.distributed import check_world_size, shard_bounds, shard_weight
+from graphcl.distributed.memory import latest_rows
+
+sys.path.insert(0, str(Path(__file__).parent))
+import distributed_workers as workers  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_TGN = ["epochs=1", "memory_dim=16", "time_dim=8", "embedding_dim=16", "mrr_num_neg=5",
+            "dropout=0"]
+
+
+# --- no processes --------------------------------------------------------------------------
+def test_shards_are_contiguous_and_weighted():
+    assert [shard_bounds(7, r, 2) for r in range(2)] == [(0, 4), (4, 7)]
+    assert [shard_bounds(2, r, 3) for r in range(3)] == [(0, 1), (1, 2), (2, 2)]
+    # weights make the averaged shard means the global mean: 4/7*2 and 3/7*2
+    assert shard_weight(7, 0, 2) == pytest.approx(8 / 7)
+    assert shard_weight(7, 1, 2) == pytest.approx(6 / 7)
+    assert shard_weight(0, 0, 2) == 0.0
+    with pytest.raises(ValueError, match="rank 2 is outside"):
+        shard_bounds(5, 2, 2)
+
+
+def test_world_size_that_does_not_divide_is_refused():
+    check_world_size(2, 200, 1000)
+    with pytest.raises(ValueError, match="batch_size 200 does not split over 3 processes"):
+        check_world_size(3, 200, 1000)
+    with pytest.raises(ValueError, match="1 training examples cannot feed 2 processes"):
+        check_world_size(2, 200, 1)
+
+
+def test_latest_rows_prefers_later_key_then_higher_rank():
+    ids = torch.tensor([5, 3, 5, 3, 9])
+    key = torch.tensor([2.0, 1.0, 2.0, 4.0, 0.0])
+    rank = torch.tensor([0, 0, 1, 1, 1])
+    nodes, idx = latest_rows(ids, key, rank)
+    assert nodes.tolist() == [3, 5, 9]
+    # node 3: key 4 (rank 1) beats key 1; node 5: equal keys, rank 1 wins; node 9: only row
+    assert idx.tolist() == [3, 2, 4]
+
+
+def test_shard_task_refuses_other_tasks_and_odd_batches():
+    from graphcl.data.synthetic import temporal_sbm_stream
+    from graphcl.distributed import DistEnv, shard_task
+
+    env = DistEnv(rank=0, world_size=3)
+    with pytest.raises(ValueError, match="has no data-parallel version"):
+        shard_task(object(), env)
+    setup = workers._build("tgn", temporal_sbm_stream(num_nodes=30, num_events=300, seed=0),
+                           {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8})
+    with pytest.raises(ValueError, match="batch_size 200 does not split over 3"):
+        shard_task(setup.task, env)
+
+
+# --- two gloo processes --------------------------------------------------------------------
+
+@pytest.mark.distributed
+def test_averaged_shard_gradients_equal_the_global_batch(tmp_path):
+    res = workers.spawn("gradient_average", tmp_path)
+    for r in res:
+        assert "error" not in r, r.get("trace")
+        assert r["diff"] < 1e-6
+        assert r["unused_none"]
+
+
+@pytest.mark.distributed
+def test_lost_rank_raises_instead_of_hanging(tmp_path):
+    res = workers.spawn("lost_rank", tmp_path, timeout=5.0, join_s=60.0)
+    r0 = res[0]
+    assert "error" not in r0, r0.get("trace")
+    assert r0["raised"] and "all_reduce(sum) failed" in r0["message"]
+    assert r0["seconds"] < 30
+
+
+@pytest.mark.distributed
+def test_ranks_with_another_config_are_refused(tmp_path):
+    for r in workers.spawn("config_mismatch", tmp_path):
+        assert r["raised"] and "ranks [1] run another config than rank 0" in r["message"]
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("method,over", [
+    # query_time="first" (the preset's) embeds a node at its first query in the *shard*:
+    # identical ranks, not the single-process numbers; "event" is exact
+    ("tgn", {"query_time": "event"}),
+    ("tgn", {"query_time": "event", "batch_neighbors": True, "aggregator": "mean",
+             "batch_size": 150}),  # 150 events: the last batch splits unevenly
+    ("pres", {"batch_size": 400, "pres": {"gamma": 0.5}}),
+])
+def test_memory_model_ranks_hold_identical_memory(tmp_path, method, over):
+    over = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "dropout": 0.0, **over}
+    res = workers.spawn("memory_model_step", tmp_path, method, over)
+    for r in res:
+        assert "error" not in r, r.get("trace")
+        assert r["across_ranks"] == 0.0  # every synchronised step leaves identical state
+        if method == "tgn":  # the single-process run with the global batch: memory, messages,
+            assert r["vs_single"] < 1e-6  # neighbours and the averaged gradient
+            assert r["grad_rel"] < 1e-5
+        else:  # PRES's coherence term is a mean over each shard's nodes: close, not equal
+            assert r["vs_single"] < 1e-2
+
+
+@pytest.mark.distributed
+def test_memory_model_training_stays_identical_across_ranks(tmp_path):
+    over = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "dropout": 0.1}
+    for r in workers.spawn("memory_model_step", tmp_path, "tgn", over, None):  # Adam, dropout
+        assert "error" not in r, r.get("trace")
+        assert r["across_ranks"] == 0.0
+
+
+@pytest.mark.distributed
+def test_ncnc_two_ranks_equal_one_process(tmp_path):
+    res = workers.spawn("ncn_step", tmp_path)
+    for r in res:
+        assert "error" not in r, r.get("trace")
+        assert r["vs_single"] < 1e-5
+        assert r["eval_diff"] < 1e-9
+    assert res[0]["eval"] == res[1]["eval"]
+
+
+def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "graphcl", *args], capture_output=True,
+                          text=True, env=env, timeout=600, cwd=ROOT)
+
+
+@pytest.mark.distributed
+def test_cli_nproc_matches_single_process(tmp_path):
+    base = ["run", "tgn", "--dataset", "synthetic:temporal-sbm", "--no-progress", "--set",
+            *TINY_TGN]
+    one = _cli(*base, "--out", str(tmp_path / "one.json"))
+    two = _cli(*base, "--nproc", "2", "--out", str(tmp_path / "two.json"))
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert two.returncode == 0, two.stderr[-2000:]
+    a = json.loads((tmp_path / "one.json").read_text())
+    b = json.loads((tmp_path / "two.json").read_text())
+    for k, v in a["metrics"].items():
+        assert b["metrics"][k]["mean"] == pytest.approx(v["mean"], abs=1e-6), k
+    assert "--nproc 2" in b["command"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]
+    assert two.stdout.count('"metrics"') == 1  # rank 0 prints the results once
+
+
+@pytest.mark.distributed
+def test_cli_nproc_refuses_bad_worlds(tmp_path):
+    base = ["run", "tgn", "--dataset", "synthetic:temporal-sbm", "--no-progress", "--set",
+            *TINY_TGN]
+    odd = _cli(*base, "batch_size=201", "--nproc", "2")
+    assert odd.returncode != 0
+    assert "batch_size 201 does not split over 2 processes" in odd.stderr
+    assert "rank 0 of 2 failed" in odd.stderr
+    both = _cli(*base, "--nproc", "2", "--workers", "2")
+    assert both.returncode == 2 and "do not combine" in both.stderr
+
+
+def test_data_parallel_refuses_streams_and_other_tasks():
+    from graphcl.data.synthetic import attributed_sbm, temporal_sbm_stream
+    from graphcl.distributed import DistEnv
+    from graphcl.methods import get_method
+    from graphcl.runner import run_seed
+
+    env = DistEnv(rank=0, world_size=2)  # refused before any collective: no group needed
+    tgn = get_method("tgn")
+    cfg = tgn.configure({}, (), {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8})
+    with pytest.raises(ValueError, match="does not take a stream of experiences"):
+        run_seed(tgn, temporal_sbm_stream(num_nodes=30, num_events=300, seed=0), cfg, 0,
+                 progress=False, stream="time-window:3", env=env)
+    gnn = get_method("gnn")
+    with pytest.raises(ValueError, match="has no data-parallel version"):
+        run_seed(gnn, attributed_sbm(num_nodes=100, seed=0), gnn.configure({}, ()), 0,
+                 progress=False, env=env)
+
+
+def test_parallel_seeds_equal_sequential_seeds(tmp_path):
+    from graphcl.runner import run_experiment
+
+    kw = {"seeds": 3, "overrides": {"epochs": 5}, "progress": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seq = run_experiment("gnn", "synthetic:sbm", **kw)
+    finally:
+        torch.set_num_threads(threads)
+    par = run_experiment("gnn", "synthetic:sbm", workers=2, threads=1,
+                         out=tmp_path / "par.json", **kw)
+    assert par["metrics"] == seq["metrics"]
+    assert par["curves"] == seq["curves"]
+    saved = json.loads((tmp_path / "par.json").read_text())
+    assert saved["seeds"] == [0, 1, 2] and not list(tmp_path.glob("*.partial.json"))
+
+
+def test_sweep_refuses_unknown_executor():
+    from graphcl.distributed.sweep import run_jobs
+
+    with pytest.raises(ValueError, match="executor must be one of"):
+        list(run_jobs(abs, [1], executor="slurm"))
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        list(run_jobs(abs, [1], workers=0))
+
+
+@pytest.mark.slow
+def test_ray_executor_equals_sequential(tmp_path):
+    pytest.importorskip("ray")
+    from graphcl.runner import run_experiment
+
+    kw = {"seeds": 2, "overrides": {"epochs": 3}, "progress": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        seq = run_experiment("gnn", "synthetic:sbm", **kw)
+    finally:
+        torch.set_num_threads(threads)
+    par = run_experiment("gnn", "synthetic:sbm", workers=2, threads=1, executor="ray", **kw)
+    assert par["metrics"] == seq["metrics"]
