@@ -157,7 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.method, args.dataset, config=args.config, seeds=seeds, out=args.out,
         overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
         command=_command(), progress=not args.no_progress, verbose=args.verbose,
-        stream=args.stream, workers=args.workers, executor=args.executor, threads=args.threads)
+        stream=args.stream, workers=args.workers, executor=args.executor, threads=args.threads,
+        shard_by=args.shard_by)
     if inside and int(os.environ.get("RANK", "0")) != 0:
         return 0  # rank 0 prints the results
     _print_metrics(results)
@@ -310,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data-parallel training in N processes on this machine, started "
                         "through torchrun (gloo on CPU; ncnc/ncn, tgn/pres); equivalent to "
                         "torchrun --nproc_per_node N -m graphcl run ...")
+    r.add_argument("--shard-by", choices=("time", "owner"), default="time",
+                   help="with --nproc, how a memory model's batch is split: chronological "
+                        "shards, or by the owner of each event's source (node id mod N)")
     r.add_argument("--workers", type=int, default=1, metavar="K",
                    help="run the seeds K at a time in parallel processes (results equal the "
                         "sequential run's with the same --threads)")

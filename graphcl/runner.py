@@ -149,7 +149,8 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
              plugins: Sequence[Any] = (), state_path: Path | None = None,
              fingerprint: dict[str, Any] | None = None, out_dir: Path | None = None,
              progress: bool = True, verbose: bool = False,
-             stream: str | None = None, env: Any = None) -> dict[str, Any]:
+             stream: str | None = None, env: Any = None,
+             shard_by: str = "time") -> dict[str, Any]:
     r"""Trains one seed of ``method`` and returns ``{"metrics", "stats", "curve", "result"}``.
 
     With ``stream`` (a :class:`~graphcl.data.streams.StreamSpec` string) the method's task is
@@ -159,8 +160,9 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
 
     With ``env`` (a :class:`~graphcl.distributed.DistEnv` of several processes) this process
     trains its shard of a data-parallel run: the method's task becomes its sharded version
-    and the :class:`~graphcl.distributed.DataParallel` plugin comes last; only rank 0 writes
-    the checkpoint, every rank resumes from it."""
+    and the :class:`~graphcl.distributed.DataParallel` plugin comes last (``shard_by``: see
+    :func:`~graphcl.distributed.shard_task`); only rank 0 writes the checkpoint, every rank
+    resumes from it."""
     from graphcl.train.engine import Engine
     from graphcl.train.plugins import EpochLogger
     from graphcl.train.seed import seed_everything
@@ -183,7 +185,7 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
         if setup.stream is not None:
             raise ValueError("data-parallel training (--nproc) does not take a stream of "
                              "experiences")
-        setup.task = shard_task(setup.task, env)
+        setup.task = shard_task(setup.task, env, shard_by)
         extra.append(DataParallel(env))  # after every plugin that changes gradients
     engine = Engine(setup.model, setup.optimizer, plugins=[*setup.plugins, *plugins, *extra],
                     checkpoint=state_path, fingerprint=fingerprint, progress=progress,
@@ -252,6 +254,7 @@ def run_experiment(
     workers: int = 1,
     executor: str = "process",
     threads: int | None = None,
+    shard_by: str = "time",
 ) -> dict[str, Any]:
     r"""Runs ``method`` on ``dataset`` for several seeds and returns the results dict.
 
@@ -282,6 +285,8 @@ def run_experiment(
         executor (str, optional): ``"process"`` (spawned processes on this machine) or
             ``"ray"`` (``$RAY_ADDRESS``'s cluster or a local one). (default: ``"process"``)
         threads (int, optional): torch threads per worker (default: the cores shared out).
+        shard_by (str, optional): a data-parallel memory model's batch split, ``"time"`` or
+            ``"owner"`` (:func:`~graphcl.distributed.shard_task`). (default: ``"time"``)
 
     In a process started by ``torchrun`` with several processes (``graphcl run --nproc``),
     every seed trains data-parallel across them; the ranks must agree on the run (checked),
@@ -349,7 +354,7 @@ def run_experiment(
     todo = [s for s in seed_list if s not in done]
     jobs = [{"method": m.name, "data": (name, obj, names), "cfg": cfg, "seed": seed,
              "plugins": plugin_specs, "out": out, "fingerprint": {**state_key, "seed": seed},
-             "stream": stream} for seed in todo]
+             "stream": stream, "shard_by": shard_by} for seed in todo]
     t0 = time.perf_counter()
     if workers > 1 and len(jobs) > 1 or executor == "ray":
         from graphcl.distributed.sweep import run_jobs
@@ -414,7 +419,8 @@ def _seed_job(job: dict[str, Any], *, progress: bool = False, verbose: bool = Fa
     r = run_seed(m, job["data"][1], job["cfg"], job["seed"],
                  plugins=build_plugins(job["plugins"]), state_path=state,
                  fingerprint=job["fingerprint"], out_dir=out.parent if out is not None else None,
-                 progress=progress, verbose=verbose, stream=job["stream"], env=env)
+                 progress=progress, verbose=verbose, stream=job["stream"], env=env,
+                 shard_by=job["shard_by"])
     return json_safe({"metrics": r["metrics"], "stats": r["stats"], "curve": r["curve"],
                       "monitor": r["monitor"], **({"stream": r["stream"]} if r["stream"] else {})})
 

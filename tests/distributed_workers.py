@@ -140,7 +140,8 @@ def _state_diff(a: dict, b: dict) -> float:
 
 
 
-def memory_model_step(env, method: str, over: dict, lr: float | None = 0.0) -> dict:
+def memory_model_step(env, method: str, over: dict, lr: float | None = 0.0,
+                      shard_by: str = "time") -> dict:
     """One training epoch of a memory model: every rank against the single-process run with
     the same global batch (computed on every rank), and the ranks against each other."""
     from graphcl.data.synthetic import temporal_sbm_stream
@@ -155,7 +156,7 @@ def memory_model_step(env, method: str, over: dict, lr: float | None = 0.0) -> d
     ref_grads = [p.grad for p in ref.model.parameters()]
 
     par = _build(method, data, over)
-    par.task = shard_task(par.task, env)
+    par.task = shard_task(par.task, env, shard_by)
     eng = _engine(par, [DataParallel(env)], lr=lr)
     seed_everything(0)
     eng._call("before_training")

@@ -48,7 +48,7 @@ def test_latest_rows_prefers_later_key_then_higher_rank():
     rank = torch.tensor([0, 0, 1, 1, 1])
     nodes, idx = latest_rows(ids, key, rank)
     assert nodes.tolist() == [3, 5, 9]
-    # node 3: key 4 (rank 1) beats key 1; node 5: equal keys, rank 1 wins; node 9: only row
+    # node 3: key 4 beats key 1; node 5: equal keys, the larger tie-break wins; node 9: alone
     assert idx.tolist() == [3, 2, 4]
 
 
@@ -92,17 +92,18 @@ def test_ranks_with_another_config_are_refused(tmp_path):
 
 
 @pytest.mark.distributed
-@pytest.mark.parametrize("method,over", [
+@pytest.mark.parametrize("method,over,shard_by", [
     # query_time="first" (the preset's) embeds a node at its first query in the *shard*:
     # identical ranks, not the single-process numbers; "event" is exact
-    ("tgn", {"query_time": "event"}),
+    ("tgn", {"query_time": "event"}, "time"),
     ("tgn", {"query_time": "event", "batch_neighbors": True, "aggregator": "mean",
-             "batch_size": 150}),  # 150 events: the last batch splits unevenly
-    ("pres", {"batch_size": 400, "pres": {"gamma": 0.5}}),
+             "batch_size": 150}, "time"),  # 150 events: the last batch splits unevenly
+    ("tgn", {"query_time": "event", "batch_neighbors": True}, "owner"),
+    ("pres", {"batch_size": 400, "pres": {"gamma": 0.5}}, "time"),
 ])
-def test_memory_model_ranks_hold_identical_memory(tmp_path, method, over):
+def test_memory_model_ranks_hold_identical_memory(tmp_path, method, over, shard_by):
     over = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "dropout": 0.0, **over}
-    res = workers.spawn("memory_model_step", tmp_path, method, over)
+    res = workers.spawn("memory_model_step", tmp_path, method, over, 0.0, shard_by)
     for r in res:
         assert "error" not in r, r.get("trace")
         assert r["across_ranks"] == 0.0  # every synchronised step leaves identical state

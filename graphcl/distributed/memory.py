@@ -5,9 +5,10 @@ After a data-parallel step of a memory model each rank has written the state of 
 rank hold, for every node, the state of the rank that updated it last:
 
 * **memory, ``last_update`` and the message store** of :class:`~graphcl.nn.memory.NodeMemory`:
-  the row with the latest pending-message time wins, ties going to the higher rank (shards
-  are chronological, so the higher rank holds the later event of equal time — the message the
-  single-process ``last`` aggregator keeps). With the ``mean`` aggregator the pending messages
+  the row of the rank holding the node's latest event wins (latest time, ties broken by the
+  event's position in the stream — the message the single-process ``last`` aggregator keeps,
+  whether the shards are chronological or by node owner); the message counts are summed.
+  With the ``mean`` aggregator the pending messages
   of a node touched by several ranks are merged (count-weighted means, summed counts, latest
   time), which is what one process averaging the whole batch stores. Every touching rank
   computed the same updated memory (the same synchronised state, parameters and messages), so
@@ -59,10 +60,10 @@ def gather_rows(env: DistEnv, nodes: Tensor, rows: Tensor, key: Tensor,
     return torch.cat(ids), torch.cat(vals), torch.cat(keys), rank
 
 
-def latest_rows(ids: Tensor, key: Tensor, rank: Tensor) -> tuple[Tensor, Tensor]:
+def latest_rows(ids: Tensor, key: Tensor, tiebreak: Tensor) -> tuple[Tensor, Tensor]:
     r"""For each distinct node of ``ids``, the index of its row with the largest ``(key,
-    rank)``: ``(nodes, index)``."""
-    order = torch.argsort(rank, stable=True)
+    tiebreak)``: ``(nodes, index)``."""
+    order = torch.argsort(tiebreak, stable=True)
     order = order[torch.argsort(key[order], stable=True)]
     order = order[torch.argsort(ids[order], stable=True)]
     sid = ids[order]
@@ -91,11 +92,13 @@ def sync_node_state(env: DistEnv, buffers: list[Tensor], touched: Tensor, key: T
     _unpack(buffers, nodes, rows[idx])
 
 
-def sync_memory(env: DistEnv, memory: Any, touched: Tensor) -> None:
+def sync_memory(env: DistEnv, memory: Any, touched: Tensor, last_event: Tensor) -> None:
     r"""Synchronises a :class:`~graphcl.nn.memory.NodeMemory` (memory, ``last_update`` and
     pending messages) after a step in which this rank updated the nodes ``touched``: the
-    memory and, with the ``last`` aggregator, the message of the latest touching rank; the
-    message counts summed and, with ``mean``, the messages merged over touching ranks."""
+    memory and, with the ``last`` aggregator, the message of the rank that holds the node's
+    latest event (latest time, then latest event id ``last_event`` ``[M]``: the order one
+    process reads the batch in, whatever the sharding); the message counts summed and, with
+    ``mean``, the messages merged over touching ranks."""
     if env.world_size == 1:
         return
     latest_parts = [memory.memory, memory.last_update]
@@ -104,14 +107,14 @@ def sync_memory(env: DistEnv, memory: Any, touched: Tensor) -> None:
     if not mean:
         latest_parts += msgs
     width = sum(b[0].numel() for b in latest_parts)
-    rows = [_pack(latest_parts, touched), memory.msg_count[touched].to(torch.float64)[:, None]]
+    rows = [_pack(latest_parts, touched), memory.msg_count[touched].to(torch.float64)[:, None],
+            last_event.to(torch.float64)[:, None]]
     if mean:
         rows.append(_pack(msgs, touched))
-    ids, rows, keys, rank = gather_rows(env, touched, torch.cat(rows, 1),
-                                        memory.msg_time[touched])
+    ids, rows, keys, _ = gather_rows(env, touched, torch.cat(rows, 1), memory.msg_time[touched])
     if ids.numel() == 0:
         return
-    nodes, idx = latest_rows(ids, keys, rank)
+    nodes, idx = latest_rows(ids, keys, rows[:, width + 1])
     _unpack(latest_parts, nodes, rows[idx, :width])
     memory.msg_time[nodes] = keys[idx]
     group = torch.searchsorted(nodes, ids)
@@ -119,8 +122,8 @@ def sync_memory(env: DistEnv, memory: Any, touched: Tensor) -> None:
     total = torch.zeros(nodes.numel(), dtype=torch.float64).index_add_(0, group, count)
     memory.msg_count[nodes] = total.long()
     if mean:  # count-weighted means of every touching rank's averaged messages
-        merged = torch.zeros(nodes.numel(), rows.size(1) - width - 1, dtype=torch.float64)
-        merged.index_add_(0, group, rows[:, width + 1:] * count[:, None])
+        merged = torch.zeros(nodes.numel(), rows.size(1) - width - 2, dtype=torch.float64)
+        merged.index_add_(0, group, rows[:, width + 2:] * count[:, None])
         _unpack(msgs, nodes, merged / total.clamp_min(1)[:, None])
 
 

@@ -75,14 +75,20 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
     the node state accumulates in ``strategy.stats["sync_seconds"]``."""
 
     env: DistEnv
+    shard_by: str = "time"
 
     def train_batches(self, strategy: Any):
         r = self.env
         for src, dst, t, msg, e_id, neg in super().train_batches(strategy):
             n = src.numel()
-            a, b = shard_bounds(n, r.rank, r.world_size)
-            part = (src[a:b], dst[a:b], t[a:b], msg[a:b], e_id[a:b], neg[a:b])
-            yield part, (src, dst, t, msg, e_id), shard_weight(n, r.rank, r.world_size)
+            if self.shard_by == "owner":  # the events whose source this rank owns
+                mine = (src % r.world_size == r.rank).nonzero().view(-1)
+                weight = mine.numel() * r.world_size / n
+            else:
+                a, b = shard_bounds(n, r.rank, r.world_size)
+                mine, weight = torch.arange(a, b), shard_weight(n, r.rank, r.world_size)
+            part = (src[mine], dst[mine], t[mine], msg[mine], e_id[mine], neg[mine])
+            yield part, (src, dst, t, msg, e_id), weight
 
     def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
         (src, dst, t, msg, _, neg), whole, weight = batch
@@ -109,8 +115,11 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
         tgn.detach()
         self._ctx = None
         t0 = time.perf_counter()
-        touched = torch.unique(torch.cat([src, dst]))
-        sync_memory(self.env, tgn.memory, touched)
+        ends = torch.cat([src, dst])
+        touched, inv = torch.unique(ends, return_inverse=True)
+        last = torch.full((touched.numel(),), -1, dtype=torch.long).scatter_reduce_(
+            0, inv, torch.cat([e_id, e_id]), "amax")  # each node's latest event here
+        sync_memory(self.env, tgn.memory, touched, last)
         sync_scheme(self.env, scheme, touched)
         strategy.stats["sync_seconds"] = strategy.stats.get("sync_seconds", 0.0) + (
             time.perf_counter() - t0)
@@ -119,8 +128,17 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
 _SHARDED = {NCNLinkTask: ShardedNCNLinkTask, TemporalLinkTask: ShardedTemporalLinkTask}
 
 
-def shard_task(task: Any, env: DistEnv) -> Any:
+def shard_task(task: Any, env: DistEnv, shard_by: str = "time") -> Any:
     r"""The data-parallel version of ``task`` for this rank.
+
+    Args:
+        task: an NCN/NCNC or memory-model task.
+        env (DistEnv): the process group.
+        shard_by (str, optional): how a memory model's global batch is split: ``"time"``
+            (contiguous chronological shards) or ``"owner"`` (each rank takes the events whose
+            source node it owns, ``node % world_size``: a source's memory and messages are
+            written by one rank only, the layout of a memory partitioned by owner); both give
+            the single-process result. (default: ``"time"``)
 
     Raises:
         ValueError: a task without a data-parallel version (only the NCN/NCNC and the memory
@@ -133,5 +151,9 @@ def shard_task(task: Any, env: DistEnv) -> Any:
                          f"have one: {known}: methods ncnc/ncn and tgn/pres)")
     n = (task.data.split.train_pos.size(1) if cls is ShardedNCNLinkTask
          else task.streams["train"].num_events)
+    if shard_by not in ("time", "owner"):
+        raise ValueError(f"shard_by must be 'time' or 'owner', got {shard_by!r}")
     check_world_size(env.world_size, task.batch_size, n)
-    return _view(cls, task, env)
+    out = _view(cls, task, env)
+    out.shard_by = shard_by
+    return out
