@@ -142,6 +142,9 @@ def _stats(result: dict[str, Any]) -> dict[str, float]:
             out["train_examples_per_s"] = st["train_examples"] / out["train_s_per_epoch"]
     if evals:
         out["eval_s_per_epoch"] = sum(evals[1:] or evals) / len(evals[1:] or evals)
+    for name in ("comm", "sync"):  # a data-parallel run's collectives (gradients, node state)
+        if st.get(f"{name}_seconds") is not None and train:
+            out[f"{name}_s_per_epoch"] = st[f"{name}_seconds"] / len(train)
     return out
 
 

@@ -226,3 +226,28 @@ def test_ray_executor_equals_sequential(tmp_path):
         torch.set_num_threads(threads)
     par = run_experiment("gnn", "synthetic:sbm", workers=2, threads=1, executor="ray", **kw)
     assert par["metrics"] == seq["metrics"]
+
+
+def test_tgn_shard_scores_equal_whole_batch_scores():
+    """A shard scored with the whole batch as context gets the whole batch's scores, also when
+    the context's other events involve nodes above every node of the shard (regression: their
+    masked neighbour slots once indexed past the shard's memory rows)."""
+    from graphcl.models.tgn import TGN
+
+    torch.manual_seed(0)
+    tgn = TGN(14, 0, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3, dropout=0.0,
+              query_time="event", batch_neighbors=True).eval()
+    first = (torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([1.0, 2.0]))
+    tgn.update_state(*first, torch.zeros(2, 0))
+    # node 12's empty slots point at node 10's event with 13, a node the second shard lacks
+    src, dst = torch.tensor([0, 10, 12, 2]), torch.tensor([1, 13, 2, 12])
+    t, neg = torch.tensor([3.0, 4.0, 5.0, 6.0]), torch.tensor([2, 3, 3, 3])
+    msg = torch.zeros(4, 0)
+    with torch.no_grad():
+        whole, whole_neg, _ = tgn(src, dst, t, neg, msg=msg)
+        part, part_neg, _ = tgn(src[:2], dst[:2], t[:2], neg[:2], msg=msg[:2],
+                                batch_context=(src, dst, t, msg))
+        late, late_neg, _ = tgn(src[2:], dst[2:], t[2:], neg[2:], msg=msg[2:],
+                                batch_context=(src, dst, t, msg))
+    assert torch.allclose(torch.cat([part, late]), whole, atol=1e-6)
+    assert torch.allclose(torch.cat([part_neg, late_neg]), whole_neg, atol=1e-6)

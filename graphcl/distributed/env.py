@@ -125,8 +125,9 @@ def init_from_env(backend: str | None = None, timeout_s: float | None = None) ->
     and the environment is rank 0 of 1.
 
     Args:
-        backend (str, optional): ``"gloo"`` or ``"nccl"``. (default: nccl when CUDA is
-            available, else gloo)
+        backend (str, optional): ``"gloo"`` (CPU tensors) or ``"nccl"`` (CUDA tensors, one GPU
+            per process). (default: ``$GRAPHCL_DIST_BACKEND``, else gloo: graphcl's methods
+            train on the CPU)
         timeout_s (float, optional): collective timeout; ``$GRAPHCL_DIST_TIMEOUT`` or
             :data:`DEFAULT_TIMEOUT_S`.
 
@@ -146,7 +147,9 @@ def init_from_env(backend: str | None = None, timeout_s: float | None = None) ->
     local = int(os.environ.get("LOCAL_RANK", rank))
     if not 0 <= rank < world:
         raise ValueError(f"RANK={rank} is outside [0, WORLD_SIZE={world})")
-    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    backend = backend or os.environ.get("GRAPHCL_DIST_BACKEND", "gloo")
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
     if backend == "nccl":
         if local >= torch.cuda.device_count():
             raise ValueError(f"LOCAL_RANK={local} but only {torch.cuda.device_count()} GPUs")

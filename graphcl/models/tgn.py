@@ -386,8 +386,10 @@ class TGN(nn.Module):
             if delta is not None:
                 h_q = h_q + delta
         if self.embedding == "attention":
-            z = self.embed_module(mem, pos, t, torch.searchsorted(n_id, nbr), nbr_t, nbr_e, mask,
-                                  h_q=h_q)
+            # masked slots may hold nodes outside n_id (a shard's context events): clamped,
+            # never read
+            pos_n = torch.searchsorted(n_id, nbr).clamp(max=n_id.numel() - 1)
+            z = self.embed_module(mem, pos, t, pos_n, nbr_t, nbr_e, mask, h_q=h_q)
         elif self.embedding == "time":
             z = self.embed_module(mem[pos] if h_q is None else h_q,
                                   t.to(torch.float64) - last[pos])

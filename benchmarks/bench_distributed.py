@@ -1,0 +1,134 @@
+r"""Data-parallel throughput: 1 and 2 processes (gloo on CPU), the communication share, and
+the raw all-reduce cost that the scale-out model (``benchmarks/scale_model.py``) builds on.
+
+Arms, per workload (NCNC on Cora, TGN on CollegeMsg and JODIE Wikipedia without features),
+each ``graphcl run METHOD --dataset D --set epochs=E`` with ``--nproc``/``--threads``:
+
+* ``1p x 2t``: one process, two torch threads (the single-process default here);
+* ``1p x 1t``: one process, one thread (the per-rank compute of the 2-process arm);
+* ``2p x 1t``: two processes (``--nproc 2``), one thread each, same global batch.
+
+The arms alternate ``--repeats`` times (load changes hit all alike); the time per training
+epoch is the runner's (the first epoch left out), the communication share is the gradient
+all-reduce plus the node-state sync over the epoch time. Run on an idle machine::
+
+    python benchmarks/bench_distributed.py --repeats 2 --out benchmarks/results/bench_distributed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from graphcl.train.checkpoint import write_json_atomic  # noqa: E402
+
+WORKLOADS = {  # name: (method, dataset, extra --set)
+    "ncnc-cora": ("ncnc", "cora", ["epochs=3"]),
+    "tgn-uci": ("tgn", "collegemsg", ["epochs=3", "patience=10", "mrr_num_neg=0"]),
+    "tgn-wikipedia": ("tgn", "wikipedia-nofeat", ["epochs=2", "patience=10", "mrr_num_neg=0"]),
+}
+ARMS = {"1p x 2t": (1, 2), "1p x 1t": (1, 1), "2p x 1t": (2, 1)}
+
+
+def run_arm(method: str, dataset: str, sets: list[str], nproc: int, threads: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        cmd = [sys.executable, "-m", "graphcl", "run", method, "--dataset", dataset,
+               "--no-progress", "--nproc", str(nproc), "--threads", str(threads),
+               "--out", str(out), "--set", *sets]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads)}
+        subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
+        res = json.loads(out.read_text())
+    st = {k: v["mean"] for k, v in res["stats"].items()}
+    comm = st.get("comm_s_per_epoch", 0.0) + st.get("sync_s_per_epoch", 0.0)
+    return {"train_s_per_epoch": st["train_s_per_epoch"],
+            "examples_per_s": st.get("train_examples_per_s"),
+            "comm_s_per_epoch": st.get("comm_s_per_epoch", 0.0),
+            "sync_s_per_epoch": st.get("sync_s_per_epoch", 0.0),
+            "comm_share": comm / st["train_s_per_epoch"]}
+
+
+# --- raw collectives -------------------------------------------------------------------------
+def _allreduce_worker(rank: int, world: int, port: int, sizes: list[int], reps: int,
+                      out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    res = {}
+    for n in sizes:
+        t = torch.ones(n)
+        dist.all_reduce(t)  # warm-up
+        dist.barrier()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            dist.all_reduce(t)
+        res[n] = (time.perf_counter() - t0) / reps
+    if rank == 0:
+        Path(out).write_text(json.dumps(res))
+    dist.destroy_process_group()
+
+
+def allreduce_costs(sizes: list[int], reps: int = 20) -> dict[str, float]:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ar.json"
+        mp.start_processes(_allreduce_worker, args=(2, port, sizes, reps, str(out)), nprocs=2,
+                           start_method="spawn")
+        return json.loads(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    result: dict = {"command": "python " + " ".join(sys.argv), "cpus": os.cpu_count(),
+                    "load_before": os.getloadavg()[0], "workloads": {}}
+    for name in args.workloads:
+        method, dataset, sets = WORKLOADS[name]
+        runs: dict[str, list[dict]] = {arm: [] for arm in ARMS}
+        for _ in range(args.repeats):
+            for arm, (nproc, threads) in ARMS.items():
+                runs[arm].append(run_arm(method, dataset, sets, nproc, threads))
+                print(name, arm, runs[arm][-1], file=sys.stderr, flush=True)
+        best = {arm: min(r, key=lambda x: x["train_s_per_epoch"]) for arm, r in runs.items()}
+        base = best["1p x 2t"]["train_s_per_epoch"]
+        result["workloads"][name] = {
+            "runs": runs, "best": best,
+            "speedup_2p_vs_1p2t": base / best["2p x 1t"]["train_s_per_epoch"],
+            "speedup_2p_vs_1p1t": (best["1p x 1t"]["train_s_per_epoch"]
+                                   / best["2p x 1t"]["train_s_per_epoch"])}
+        if args.out:  # what is done survives a run cut short
+            write_json_atomic(Path(args.out), result)
+    sizes = [10**k for k in range(2, 8)]
+    result["allreduce_s"] = allreduce_costs(sizes)
+    if args.out:
+        write_json_atomic(Path(args.out), result)
+    print(json.dumps({k: {m: v for m, v in w.items() if m != "runs"}
+                      for k, w in result["workloads"].items()}, indent=1))
+    print(json.dumps(result["allreduce_s"]))
+    return result
+
+
+if __name__ == "__main__":
+    main()
