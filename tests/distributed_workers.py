@@ -196,3 +196,32 @@ def ncn_step(env) -> dict:
     ev = eng.evaluate(par.task)
     return {"vs_single": _state_diff(par.model.state_dict(), ref_state),
             "eval_diff": max(abs(ev[k] - ref_eval[k]) for k in ref_eval), "eval": ev}
+
+
+def resume_run(env, ck_dir: str) -> dict:
+    """A 2-rank run stopped after epoch 1 and resumed from rank 0's checkpoint ends where an
+    uninterrupted 2-rank run ends."""
+    from graphcl.data.synthetic import temporal_sbm_stream
+    from graphcl.train.engine import Engine
+
+    data = temporal_sbm_stream(num_nodes=60, num_events=900, seed=0)
+    over = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "epochs": 2,
+            "patience": 10, "mrr_num_neg": 0}
+
+    def fit(epochs: int, ck: Path) -> dict:
+        setup = _build("tgn", data, over)
+        eng = Engine(setup.model, setup.optimizer, plugins=[DataParallel(env)],
+                     progress=False, checkpoint=ck, fingerprint={"run": "resume"}, seed=0,
+                     **{**setup.engine, "max_epochs": epochs})
+        eng.write_checkpoints = env.is_main
+        setup.task = shard_task(setup.task, env)
+        res = eng.fit(setup.task)
+        env.barrier()  # rank 0 has written the checkpoint
+        return res
+
+    first = fit(1, Path(ck_dir) / "stopped.pt")
+    resumed = fit(2, Path(ck_dir) / "stopped.pt")
+    straight = fit(2, Path(ck_dir) / "straight.pt")
+    return {"first_epochs": first["epochs"], "resumed_history": len(resumed["history"]),
+            "resumed": resumed["metrics"], "straight": straight["metrics"],
+            "files": sorted(p.name for p in Path(ck_dir).iterdir())}

@@ -251,3 +251,16 @@ def test_tgn_shard_scores_equal_whole_batch_scores():
                                 batch_context=(src, dst, t, msg))
     assert torch.allclose(torch.cat([part, late]), whole, atol=1e-6)
     assert torch.allclose(torch.cat([part_neg, late_neg]), whole_neg, atol=1e-6)
+
+
+@pytest.mark.distributed
+def test_two_rank_run_resumes_from_rank0_checkpoint(tmp_path):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    res = workers.spawn("resume_run", tmp_path, str(ck))
+    for r in res:
+        assert "error" not in r, r.get("trace")
+        assert r["first_epochs"] == 1 and r["resumed_history"] == 2
+        assert r["resumed"] == r["straight"]  # bit-exact continuation
+    assert res[0]["files"] == ["stopped.pt", "straight.pt"]  # written once, by rank 0
+    assert res[0]["resumed"] == res[1]["resumed"]

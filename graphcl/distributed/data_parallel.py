@@ -11,7 +11,8 @@ broadcast (DDP's ``broadcast_buffers`` would overwrite every rank's node memory 
 stateful tasks synchronise their state explicitly (:mod:`graphcl.distributed.memory`).
 
 The plugin also keeps the ranks in lockstep: every evaluation's metrics are rank 0's on all
-ranks, so model selection and early stopping decide identically everywhere.
+ranks, so model selection and early stopping decide identically everywhere; and it checkpoints
+every rank's generators (rank 0 writes the checkpoint, each rank resumes with its own).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from torch import Tensor
 
 from graphcl.distributed.env import DistEnv
 from graphcl.train.plugins import Plugin
+from graphcl.train.seed import get_rng_state, set_rng_state
 
 __all__ = ["DataParallel", "average_gradients"]
 
@@ -74,12 +76,29 @@ class DataParallel(Plugin):
 
     def __init__(self, env: DistEnv) -> None:
         self.env = env
+        self._rng: Any = None  # this rank's generators from a checkpoint, set before training
+
+    def state_dict(self) -> dict[str, Any]:
+        r"""Every rank's generator states (a collective: called on every rank). The ranks
+        draw dropout masks for shards of different sizes, so their generators drift apart;
+        a resumed run restores each rank's own."""
+        return {"world_size": self.env.world_size,
+                "rng": self.env.all_gather_object(get_rng_state())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["world_size"] != self.env.world_size:
+            raise ValueError(f"the checkpoint was written by {state['world_size']} processes, "
+                             f"this run has {self.env.world_size}; resume with the same --nproc")
+        self._rng = state["rng"][self.env.rank]
 
     def _timed(self, strategy: Any, t0: float) -> None:
         strategy.stats["comm_seconds"] = strategy.stats.get("comm_seconds", 0.0) + (
             time.perf_counter() - t0)
 
     def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        if self._rng is not None:  # resumed: after the engine restored rank 0's generators
+            set_rng_state(self._rng)
+            self._rng = None
         t0 = time.perf_counter()
         with torch.no_grad():
             for p in _trained_parameters(strategy):

@@ -197,8 +197,8 @@ class Engine:
         self.checkpoint_every = checkpoint_every
         self.fingerprint = fingerprint
         self.seed = seed
-        # False on the non-main ranks of a data-parallel run: they resume from the checkpoint
-        # but only rank 0 writes it
+        # False on the non-main ranks of a data-parallel run: they build the state (a plugin's
+        # part may be a collective) and resume from the checkpoint, but only rank 0 writes it
         self.write_checkpoints = True
         self.experience_index = 0
         self.stream: list[Task] = []
@@ -354,8 +354,10 @@ class Engine:
         self.stop_training = stop_at is not None
 
     def _save(self) -> None:
-        if self.checkpoint is not None and self.write_checkpoints:
-            save_checkpoint(self.checkpoint, self.state_dict())
+        if self.checkpoint is not None:
+            state = self.state_dict()  # on every rank: a plugin's state may be a collective
+            if self.write_checkpoints:
+                save_checkpoint(self.checkpoint, state)
 
     @contextlib.contextmanager
     def preserved_state(self, task: Task | None = None) -> Iterator[None]:
@@ -534,11 +536,12 @@ class Engine:
             self._stream = {"length": len(stream), "done": i + 1, "in_progress": False,
                             "results": results, "matrix": matrix, "initial": before}
             self.experience = task
-            if self.checkpoint is not None and self.write_checkpoints:
+            if self.checkpoint is not None:
                 state = self.state_dict()
-                save_checkpoint(self.checkpoint, state)
-                ck = self.checkpoint
-                save_checkpoint(ck.with_name(f"{ck.stem}.exp{i}{ck.suffix}"), state)
+                if self.write_checkpoints:
+                    save_checkpoint(self.checkpoint, state)
+                    ck = self.checkpoint
+                    save_checkpoint(ck.with_name(f"{ck.stem}.exp{i}{ck.suffix}"), state)
         out: dict[str, Any] = {"experiences": results, "matrix": matrix}
         if before is not None:
             out["initial"] = before
