@@ -8,8 +8,8 @@ For each process count (``--nproc``, default 1 and 2; gloo on this machine's CPU
 runs ``graphcl run METHOD --dataset DATASET --seed-list SEEDS --nproc N`` with the dataset's
 config (the paper settings of ``models/<method>.yaml``) and writes
 ``experiments/<dataset>/results/distributed/<method>-nproc<N>.json`` (the command inside);
-``--table`` prints the README table: every metric per process count, the time per training
-epoch and the share of it spent in collectives (gradient averaging, node-state sync).
+``--table`` prints the README table: every metric per process count and the selected epoch
+(timings belong to ``benchmarks/bench_distributed.py``, run on an idle machine).
 Each rank processes ``batch_size / N`` examples of every global batch, so the arms train on
 the same batches; they differ by the dropout draws and floating-point order only.
 """
@@ -49,11 +49,8 @@ def table(folder: Path, method: str, nprocs: list[int]) -> str:
     for k in keys:
         lines.append(f"| {k} | " + " | ".join(_fmt(r["metrics"].get(k)) for r in runs.values())
                      + " |")
-    for k, label in (("train_s_per_epoch", "s / training epoch"),
-                     ("comm_s_per_epoch", "gradient all-reduce s / epoch"),
-                     ("sync_s_per_epoch", "node-state sync s / epoch")):
-        lines.append(f"| {label} | " + " | ".join(_fmt(r["stats"].get(k), 1.0)
-                                                   for r in runs.values()) + " |")
+    lines.append("| best epoch | " + " | ".join(_fmt(r["stats"].get("best_epoch"), 1.0)
+                                               for r in runs.values()) + " |")
     lines.append("| seeds | " + " | ".join(str(len(r["seeds"])) for r in runs.values()) + " |")
     return "\n".join(lines)
 

@@ -153,12 +153,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif seeds < 1:
         raise UserError(f"--seeds is the number of seeds to run (0..N-1), got {seeds}; "
                         "use --seed-list 0 for seed 0 only")
-    results = run_experiment(
-        args.method, args.dataset, config=args.config, seeds=seeds, out=args.out,
-        overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
-        command=_command(), progress=not args.no_progress, verbose=args.verbose,
-        stream=args.stream, workers=args.workers, executor=args.executor, threads=args.threads,
-        shard_by=args.shard_by)
+    try:
+        results = run_experiment(
+            args.method, args.dataset, config=args.config, seeds=seeds, out=args.out,
+            overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
+            command=_command(), progress=not args.no_progress, verbose=args.verbose,
+            stream=args.stream, workers=args.workers, executor=args.executor,
+            threads=args.threads, shard_by=args.shard_by)
+    finally:
+        if inside:
+            from graphcl.distributed import shutdown
+
+            shutdown()
     if inside and int(os.environ.get("RANK", "0")) != 0:
         return 0  # rank 0 prints the results
     _print_metrics(results)
