@@ -142,14 +142,15 @@ def _cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProce
 def test_cli_nproc_matches_single_process(tmp_path):
     base = ["run", "tgn", "--dataset", "synthetic:temporal-sbm", "--no-progress", "--set",
             *TINY_TGN]
-    one = _cli(*base, "--out", str(tmp_path / "one.json"))
+    one = _cli(*base, "--threads", "1", "--out", str(tmp_path / "one.json"))
     two = _cli(*base, "--nproc", "2", "--out", str(tmp_path / "two.json"))
     assert one.returncode == 0, one.stderr[-2000:]
     assert two.returncode == 0, two.stderr[-2000:]
     a = json.loads((tmp_path / "one.json").read_text())
     b = json.loads((tmp_path / "two.json").read_text())
     for k, v in a["metrics"].items():
-        assert b["metrics"][k]["mean"] == pytest.approx(v["mean"], abs=1e-6), k
+        # dropout off: equal up to the summation order of the shards (AP moves ~1e-6)
+        assert b["metrics"][k]["mean"] == pytest.approx(v["mean"], abs=1e-4), k
     assert "--nproc 2" in b["command"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]
     assert two.stdout.count('"metrics"') == 1  # rank 0 prints the results once
