@@ -346,7 +346,9 @@ def run_experiment(
         elapsed = float(prev.get("wall_time_s", 0.0))
     elif out is not None and out.is_file():
         done = _finished_seeds(out, key)  # a rerun with more seeds runs only the new ones
-    env = _dist_env()
+    from graphcl.distributed import init_from_env
+
+    env = init_from_env()  # this process's place in a torchrun group, else rank 0 of 1
     writes = env.is_main
     if env.world_size > 1:
         env.check_same(key, "run (method, config, plugins, data)")
@@ -359,7 +361,7 @@ def run_experiment(
              "plugins": plugin_specs, "out": out, "fingerprint": {**state_key, "seed": seed},
              "stream": stream, "shard_by": shard_by} for seed in todo]
     t0 = time.perf_counter()
-    if workers > 1 and len(jobs) > 1 or executor == "ray":
+    if (workers > 1 and len(jobs) > 1) or executor == "ray":
         from graphcl.distributed.sweep import run_jobs
 
         finished = run_jobs(_seed_job, jobs, workers=workers, executor=executor,
@@ -402,13 +404,6 @@ def run_experiment(
     if env.world_size > 1:
         env.barrier()  # every rank returns once the results are written
     return results
-
-
-def _dist_env() -> Any:
-    r"""This process's place in a ``torchrun`` group (joined on first use), else rank 0 of 1."""
-    from graphcl.distributed import init_from_env
-
-    return init_from_env()
 
 
 def _seed_job(job: dict[str, Any], *, progress: bool = False, verbose: bool = False,

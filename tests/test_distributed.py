@@ -186,16 +186,21 @@ def test_data_parallel_refuses_streams_and_other_tasks():
                  progress=False, env=env)
 
 
+def _one_thread(fn, *args, **kwargs):
+    """``fn`` run with one torch thread: what each sweep worker uses (``threads=1``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_parallel_seeds_equal_sequential_seeds(tmp_path):
     from graphcl.runner import run_experiment
 
     kw = {"seeds": 3, "overrides": {"epochs": 5}, "progress": False}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seq = run_experiment("gnn", "synthetic:sbm", **kw)
-    finally:
-        torch.set_num_threads(threads)
+    seq = _one_thread(run_experiment, "gnn", "synthetic:sbm", **kw)
     par = run_experiment("gnn", "synthetic:sbm", workers=2, threads=1,
                          out=tmp_path / "par.json", **kw)
     assert par["metrics"] == seq["metrics"]
@@ -219,12 +224,7 @@ def test_ray_executor_equals_sequential(tmp_path):
     from graphcl.runner import run_experiment
 
     kw = {"seeds": 2, "overrides": {"epochs": 3}, "progress": False}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        seq = run_experiment("gnn", "synthetic:sbm", **kw)
-    finally:
-        torch.set_num_threads(threads)
+    seq = _one_thread(run_experiment, "gnn", "synthetic:sbm", **kw)
     par = run_experiment("gnn", "synthetic:sbm", workers=2, threads=1, executor="ray", **kw)
     assert par["metrics"] == seq["metrics"]
 

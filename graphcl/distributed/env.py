@@ -53,11 +53,6 @@ class DistEnv:
         r"""Rank 0: the process that logs and writes results and checkpoints."""
         return self.rank == 0
 
-    @property
-    def device(self) -> torch.device:
-        return (torch.device("cuda", self.local_rank) if self.backend == "nccl"
-                else torch.device("cpu"))
-
     # --- collectives, with the lost-rank error -------------------------------------------
     def _run(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

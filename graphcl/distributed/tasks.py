@@ -28,7 +28,6 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from graphcl.distributed.env import DistEnv
@@ -64,8 +63,6 @@ class ShardedNCNLinkTask(NCNLinkTask):
                     pairs: Tensor) -> Tensor:
         a, b = shard_bounds(pairs.size(1), self.env.rank, self.env.world_size)
         mine = _score(predictor, h, adj, pairs[:, a:b], self.eval_batch_size)
-        if mine.numel() == 0:
-            mine = torch.zeros(0)
         return torch.cat(self.env.all_gather_varlen(mine.float()))
 
 
@@ -92,17 +89,10 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
 
     def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
         (src, dst, t, msg, _, neg), whole, weight = batch
-        tgn, scheme = self._parts(strategy)
         if src.numel() == 0:  # a last batch smaller than the world: a zero contribution
             self._ctx = None
             return sum(p.sum() * 0.0 for p in strategy.model.parameters() if p.requires_grad)
-        pos_out, neg_out, self._ctx = tgn(src, dst, t, neg, msg=msg, memory_hook=scheme,
-                                          batch_context=whole[:4])
-        loss = (F.binary_cross_entropy_with_logits(pos_out, torch.ones_like(pos_out))
-                + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out)))
-        if scheme is not None and scheme.loss() is not None:
-            loss = loss + scheme.loss()
-        return loss * weight
+        return self.link_loss(strategy, src, dst, t, msg, neg, batch_context=whole[:4]) * weight
 
     def after_update(self, strategy: Any, batch: tuple) -> None:
         (src, dst, t, msg, e_id, _), whole, _ = batch

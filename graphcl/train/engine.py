@@ -353,11 +353,14 @@ class Engine:
         self._bad_evals = bad
         self.stop_training = stop_at is not None
 
-    def _save(self) -> None:
+    def _save(self, also: Path | None = None) -> None:
+        r"""Writes the checkpoint (and the same state to ``also``, if given)."""
         if self.checkpoint is not None:
             state = self.state_dict()  # on every rank: a plugin's state may be a collective
             if self.write_checkpoints:
-                save_checkpoint(self.checkpoint, state)
+                for path in (self.checkpoint, also):
+                    if path is not None:
+                        save_checkpoint(path, state)
 
     @contextlib.contextmanager
     def preserved_state(self, task: Task | None = None) -> Iterator[None]:
@@ -537,11 +540,8 @@ class Engine:
                             "results": results, "matrix": matrix, "initial": before}
             self.experience = task
             if self.checkpoint is not None:
-                state = self.state_dict()
-                if self.write_checkpoints:
-                    save_checkpoint(self.checkpoint, state)
-                    ck = self.checkpoint
-                    save_checkpoint(ck.with_name(f"{ck.stem}.exp{i}{ck.suffix}"), state)
+                ck = self.checkpoint
+                self._save(also=ck.with_name(f"{ck.stem}.exp{i}{ck.suffix}"))
         out: dict[str, Any] = {"experiences": results, "matrix": matrix}
         if before is not None:
             out["initial"] = before

@@ -277,9 +277,18 @@ class TemporalLinkTask:
             yield src, dst, t, msg, e_id, self.train_neg.sample(src, dst, t)
 
     def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
-        tgn, scheme = self._parts(strategy)
         src, dst, t, msg, _, neg = batch
-        pos_out, neg_out, self._ctx = tgn(src, dst, t, neg, msg=msg, memory_hook=scheme)
+        return self.link_loss(strategy, src, dst, t, msg, neg)
+
+    def link_loss(self, strategy: Any, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor,
+                  neg: Tensor, batch_context: tuple[Tensor, ...] | None = None) -> Tensor:
+        r"""BCE of the events against their negatives (plus the scheme's term), keeping the
+        memory context for :meth:`after_update`; ``batch_context``: see
+        :meth:`~graphcl.models.tgn.TGN.forward` (a data-parallel shard)."""
+        tgn, scheme = self._parts(strategy)
+        shard = {} if batch_context is None else {"batch_context": batch_context}  # TGN only
+        pos_out, neg_out, self._ctx = tgn(src, dst, t, neg, msg=msg, memory_hook=scheme,
+                                          **shard)
         loss = (F.binary_cross_entropy_with_logits(pos_out, torch.ones_like(pos_out))
                 + F.binary_cross_entropy_with_logits(neg_out, torch.zeros_like(neg_out)))
         if scheme is not None and scheme.loss() is not None:
