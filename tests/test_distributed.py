@@ -53,7 +53,7 @@ def test_latest_rows_prefers_later_key_then_higher_rank():
 
 
 def test_shard_task_refuses_other_tasks_and_odd_batches():
-    from graphcl.data.synthetic import temporal_sbm_stream
+    from graphcl.data.synthetic import attributed_sbm, temporal_sbm_stream
     from graphcl.distributed import DistEnv, shard_task
 
     env = DistEnv(rank=0, world_size=3)
@@ -63,6 +63,9 @@ def test_shard_task_refuses_other_tasks_and_odd_batches():
                            {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8})
     with pytest.raises(ValueError, match="batch_size 200 does not split over 3"):
         shard_task(setup.task, env)
+    ncn = workers._build("ncnc", attributed_sbm(num_nodes=60, seed=0), {"batch_size": 300})
+    with pytest.raises(ValueError, match="keeps no node memory"):
+        shard_task(ncn.task, DistEnv(rank=0, world_size=2), partition_memory=ncn.model)
 
 
 # --- two gloo processes --------------------------------------------------------------------
@@ -93,8 +96,9 @@ def test_ranks_with_another_config_are_refused(tmp_path):
 
 @pytest.mark.distributed
 @pytest.mark.parametrize("method,over,shard_by", [
-    # query_time="first" (the preset's) embeds a node at its first query in the *shard*:
-    # identical ranks, not the single-process numbers; "event" is exact
+    # the preset's query_time="first": each node embedded at its first query in the whole
+    # batch (the shard's scores get the batch's negatives), as one process does
+    ("tgn", {}, "time"),
     ("tgn", {"query_time": "event"}, "time"),
     ("tgn", {"query_time": "event", "batch_neighbors": True, "aggregator": "mean",
              "batch_size": 150}, "time"),  # 150 events: the last batch splits unevenly
@@ -112,6 +116,40 @@ def test_memory_model_ranks_hold_identical_memory(tmp_path, method, over, shard_
             assert r["grad_rel"] < 1e-5
         else:  # PRES's coherence term is a mean over each shard's nodes: close, not equal
             assert r["vs_single"] < 1e-2
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("method,over,shard_by", [
+    ("tgn", {"query_time": "event", "batch_neighbors": True, "aggregator": "mean",
+             "batch_size": 150}, "time"),
+    ("tgn", {}, "owner"),  # the preset's query_time="first": exact with the batch's negatives
+    ("pres", {"batch_size": 100, "pres": {"gamma": 0.5}}, "time"),  # statistics observed
+])
+def test_memory_stored_by_owner_equals_single_process(tmp_path, method, over, shard_by):
+    over = {"memory_dim": 16, "time_dim": 8, "embedding_dim": 16, "dropout": 0.0, **over}
+    res = workers.spawn("partitioned_step", tmp_path, method, over, shard_by)
+    for rank, r in enumerate(res):
+        assert "error" not in r, r.get("trace")
+        assert r["owned"] == (31 if rank == 0 else 30)  # 61 nodes over 2 ranks
+        assert r["rows"] and set(r["rows"].values()) == {r["owned"]}  # every node buffer
+        assert r["memory_norm"] > 0 and r["observed"] != 0
+        assert r["vs_single"] < 1e-6  # each rank's rows are the single process's rows
+        assert r["grad_rel"] < (1e-5 if method == "tgn" else 1e-3)  # PRES: per-shard mean
+        assert r["eval_diff"] < 1e-9  # validation scored in shards, gathered
+        assert r["exchange_s"] > 0
+    assert res[0]["eval"] == res[1]["eval"]
+
+
+def test_owner_partition_rows():
+    from graphcl.distributed.partition import OwnerPartition
+
+    p = OwnerPartition(7, 3, 1)
+    assert p.num_local == 2 and p.nodes().tolist() == [1, 4]
+    assert p.owner(torch.tensor([0, 4, 5, 6])).tolist() == [0, 1, 2, 0]
+    assert p.local(torch.tensor([1, 4])).tolist() == [0, 1]
+    assert OwnerPartition(7, 3, 0).num_local == 3 and OwnerPartition(7, 3, 2).num_local == 2
+    with pytest.raises(ValueError, match="cannot partition 2 nodes over 3 ranks"):
+        OwnerPartition(2, 3, 0)
 
 
 @pytest.mark.distributed

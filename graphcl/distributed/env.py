@@ -87,6 +87,21 @@ class DistEnv:
         full = self.all_gather(torch.cat([t, pad]))
         return [x[:s] for x, s in zip(full, sizes, strict=True)]
 
+    def exchange(self, parts: list[Tensor]) -> list[Tensor]:
+        r"""All-to-all of variable-length tensors: ``parts[r]`` goes to rank ``r``; returns
+        the tensor each rank sent to this one (same trailing shape and dtype everywhere)."""
+        if len(parts) != self.world_size:
+            raise ValueError(f"exchange needs one tensor per rank ({self.world_size}), got "
+                             f"{len(parts)}")
+        send = torch.tensor([p.size(0) for p in parts], dtype=torch.long)
+        recv = torch.empty_like(send)
+        self._run("all_to_all(sizes)", dist.all_to_all_single, recv, send)
+        flat = torch.cat(parts).contiguous()
+        out = flat.new_empty((int(recv.sum()), *flat.shape[1:]))
+        self._run("all_to_all", dist.all_to_all_single, out, flat, recv.tolist(),
+                  send.tolist())
+        return list(out.split(recv.tolist()))
+
     def all_gather_object(self, obj: Any) -> list[Any]:
         out: list[Any] = [None] * self.world_size
         self._run("all_gather_object", dist.all_gather_object, out, obj)

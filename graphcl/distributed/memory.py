@@ -33,18 +33,23 @@ from torch import Tensor
 
 from graphcl.distributed.env import DistEnv
 
-__all__ = ["gather_rows", "latest_rows", "sync_node_state", "sync_memory", "sync_scheme"]
+__all__ = ["gather_rows", "latest_rows", "sync_node_state", "sync_memory", "sync_scheme",
+           "pack_rows", "unpack_rows", "pack_memory", "merge_memory", "scheme_buffers",
+           "merge_scheme"]
 
 
-def _pack(buffers: list[Tensor], nodes: Tensor) -> Tensor:
-    return torch.cat([b[nodes].reshape(nodes.numel(), -1).to(torch.float64) for b in buffers],
-                     1)
+def pack_rows(buffers: list[Tensor], nodes: Tensor) -> Tensor:
+    r"""Rows ``nodes`` of node-indexed ``buffers`` side by side as one ``[M, width]`` float64
+    tensor (exact for float32 values and integers below 2**53)."""
+    return torch.cat([b[nodes].reshape(nodes.numel(), b.shape[1:].numel())
+                      .to(torch.float64) for b in buffers], 1)
 
 
-def _unpack(buffers: list[Tensor], nodes: Tensor, rows: Tensor) -> None:
+def unpack_rows(buffers: list[Tensor], nodes: Tensor, rows: Tensor) -> None:
+    r"""Writes rows made by :func:`pack_rows` into ``buffers[b][nodes]``."""
     col = 0
     for b in buffers:
-        width = b[0].numel() if b.size(0) else 0
+        width = b.shape[1:].numel()
         part = rows[:, col:col + width]
         b[nodes] = part.reshape(nodes.numel(), *b.shape[1:]).to(b.dtype)
         col += width
@@ -85,11 +90,55 @@ def sync_node_state(env: DistEnv, buffers: list[Tensor], touched: Tensor, key: T
     """
     if env.world_size == 1:
         return
-    ids, rows, keys, rank = gather_rows(env, touched, _pack(buffers, touched), key[touched])
+    ids, rows, keys, rank = gather_rows(env, touched, pack_rows(buffers, touched), key[touched])
     if ids.numel() == 0:
         return
     nodes, idx = latest_rows(ids, keys, rank)
-    _unpack(buffers, nodes, rows[idx])
+    unpack_rows(buffers, nodes, rows[idx])
+
+
+def _memory_parts(memory: Any) -> tuple[list[Tensor], list[Tensor], bool, int]:
+    latest = [memory.memory, memory.last_update]
+    msgs = [memory.msg_other, memory.msg_feat, memory.msg_enc]
+    mean = memory.aggregator == "mean"
+    if not mean:
+        latest = latest + msgs
+    return latest, msgs, mean, sum(b.shape[1:].numel() for b in latest)
+
+
+def pack_memory(memory: Any, nodes: Tensor, last_event: Tensor) -> Tensor:
+    r"""The rows of ``nodes`` of a :class:`~graphcl.nn.memory.NodeMemory` as one float64
+    tensor for :func:`merge_memory`: memory, ``last_update`` (and the ``last`` aggregator's
+    message), message count, the node's latest event id ``last_event`` ``[M]`` here, message
+    time (and the ``mean`` aggregator's averaged message)."""
+    latest, msgs, mean, _ = _memory_parts(memory)
+    rows = [pack_rows(latest, nodes), memory.msg_count[nodes].to(torch.float64)[:, None],
+            last_event.to(torch.float64)[:, None], memory.msg_time[nodes][:, None]]
+    if mean:
+        rows.append(pack_rows(msgs, nodes))
+    return torch.cat(rows, 1)
+
+
+def merge_memory(memory: Any, index: Tensor, rows: Tensor) -> None:
+    r"""Writes into ``memory`` the rows :func:`pack_memory` made on several ranks for the
+    buffer rows ``index`` (repeated where several ranks touched a node): the memory, and with
+    the ``last`` aggregator the message, of the row holding the node's latest event (time,
+    then event id); the message counts summed; with ``mean`` the messages merged
+    count-weighted."""
+    if index.numel() == 0:
+        return
+    latest, msgs, mean, width = _memory_parts(memory)
+    count, last_event, key = rows[:, width], rows[:, width + 1], rows[:, width + 2]
+    nodes, idx = latest_rows(index, key, last_event)
+    unpack_rows(latest, nodes, rows[idx, :width])
+    memory.msg_time[nodes] = key[idx]
+    group = torch.searchsorted(nodes, index)
+    total = torch.zeros(nodes.numel(), dtype=torch.float64).index_add_(0, group, count)
+    memory.msg_count[nodes] = total.long()
+    if mean:  # count-weighted means of every touching rank's averaged messages
+        merged = torch.zeros(nodes.numel(), rows.size(1) - width - 3, dtype=torch.float64)
+        merged.index_add_(0, group, rows[:, width + 3:] * count[:, None])
+        unpack_rows(msgs, nodes, merged / total.clamp_min(1)[:, None])
 
 
 def sync_memory(env: DistEnv, memory: Any, touched: Tensor, last_event: Tensor) -> None:
@@ -101,36 +150,31 @@ def sync_memory(env: DistEnv, memory: Any, touched: Tensor, last_event: Tensor) 
     ``mean``, the messages merged over touching ranks."""
     if env.world_size == 1:
         return
-    latest_parts = [memory.memory, memory.last_update]
-    msgs = [memory.msg_other, memory.msg_feat, memory.msg_enc]
-    mean = memory.aggregator == "mean"
-    if not mean:
-        latest_parts += msgs
-    width = sum(b[0].numel() for b in latest_parts)
-    rows = [_pack(latest_parts, touched), memory.msg_count[touched].to(torch.float64)[:, None],
-            last_event.to(torch.float64)[:, None]]
-    if mean:
-        rows.append(_pack(msgs, touched))
-    ids, rows, keys, _ = gather_rows(env, touched, torch.cat(rows, 1), memory.msg_time[touched])
-    if ids.numel() == 0:
-        return
-    nodes, idx = latest_rows(ids, keys, rows[:, width + 1])
-    _unpack(latest_parts, nodes, rows[idx, :width])
-    memory.msg_time[nodes] = keys[idx]
-    group = torch.searchsorted(nodes, ids)
-    count = rows[:, width]
-    total = torch.zeros(nodes.numel(), dtype=torch.float64).index_add_(0, group, count)
-    memory.msg_count[nodes] = total.long()
-    if mean:  # count-weighted means of every touching rank's averaged messages
-        merged = torch.zeros(nodes.numel(), rows.size(1) - width - 2, dtype=torch.float64)
-        merged.index_add_(0, group, rows[:, width + 2:] * count[:, None])
-        _unpack(msgs, nodes, merged / total.clamp_min(1)[:, None])
+    ids = torch.cat(env.all_gather_varlen(touched.long()))
+    rows = torch.cat(env.all_gather_varlen(pack_memory(memory, touched, last_event)))
+    merge_memory(memory, ids, rows)
+
+
+def scheme_buffers(scheme: Any) -> list[Tensor]:
+    r"""PRES's per-node buffers (``count`` first); empty without per-node statistics."""
+    if scheme is None or scheme.gmm.num_nodes == 0:
+        return []
+    gmm = scheme.gmm
+    bufs = [b for _, b in gmm.named_buffers(recurse=False) if b.dim() and b.size(0) == gmm.num_nodes]
+    return sorted(bufs, key=lambda b: b is not gmm.count)
+
+
+def merge_scheme(bufs: list[Tensor], index: Tensor, rows: Tensor, rank: Tensor) -> None:
+    r"""Writes PRES rows packed on several ranks (``count`` first) for the buffer rows
+    ``index``: the row with the most observations wins (ties: the higher ``rank``)."""
+    if index.numel():
+        nodes, idx = latest_rows(index, rows[:, 0], rank)
+        unpack_rows(bufs, nodes, rows[idx])
 
 
 def sync_scheme(env: DistEnv, scheme: Any, touched: Tensor) -> None:
     r"""Synchronises PRES's per-node transition statistics (the row with most observations)."""
-    if env.world_size == 1 or scheme is None or scheme.gmm.num_nodes == 0:
+    bufs = scheme_buffers(scheme)
+    if env.world_size == 1 or not bufs:
         return  # no scheme, or one that keeps no statistics (gamma 0)
-    gmm = scheme.gmm
-    bufs = [b for _, b in gmm.named_buffers(recurse=False) if b.dim() and b.size(0) == gmm.num_nodes]
-    sync_node_state(env, bufs, touched, gmm.count.to(torch.float64))
+    sync_node_state(env, bufs, touched, bufs[0].to(torch.float64))

@@ -32,6 +32,7 @@ from torch import Tensor
 
 from graphcl.distributed.env import DistEnv
 from graphcl.distributed.memory import sync_memory, sync_scheme
+from graphcl.distributed.partition import OwnerStoredTGN
 from graphcl.distributed.sharding import check_world_size, shard_bounds, shard_weight
 from graphcl.train.link import NCNLinkTask, _score
 from graphcl.train.temporal import TemporalLinkTask
@@ -66,6 +67,11 @@ class ShardedNCNLinkTask(NCNLinkTask):
         return torch.cat(self.env.all_gather_varlen(mine.float()))
 
 
+def _context(whole: tuple) -> tuple:
+    src, dst, t, msg, _, neg = whole
+    return src, dst, t, msg, neg  # TGN.forward's batch_context
+
+
 class ShardedTemporalLinkTask(TemporalLinkTask):
     r""":class:`~graphcl.train.temporal.TemporalLinkTask` for one rank of a data-parallel run
     (see the module docstring). Build it with :func:`shard_task`. Time spent synchronising
@@ -73,6 +79,13 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
 
     env: DistEnv
     shard_by: str = "time"
+    owner_store: OwnerStoredTGN | None = None  # node state stored by owner (partitioned)
+
+    def _parts(self, strategy: Any) -> tuple[Any, Any]:
+        tgn, scheme = TemporalLinkTask._parts(strategy)
+        if self.owner_store is not None:
+            return self.owner_store, scheme
+        return tgn, scheme
 
     def train_batches(self, strategy: Any):
         r = self.env
@@ -85,40 +98,50 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
                 a, b = shard_bounds(n, r.rank, r.world_size)
                 mine, weight = torch.arange(a, b), shard_weight(n, r.rank, r.world_size)
             part = (src[mine], dst[mine], t[mine], msg[mine], e_id[mine], neg[mine])
-            yield part, (src, dst, t, msg, e_id), weight
+            yield part, (src, dst, t, msg, e_id, neg), weight
 
     def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
         (src, dst, t, msg, _, neg), whole, weight = batch
         if src.numel() == 0:  # a last batch smaller than the world: a zero contribution
+            if self.owner_store is not None:  # still takes part in the step's exchanges
+                self.owner_store(src, dst, t, neg, msg=msg, batch_context=_context(whole))
             self._ctx = None
             return sum(p.sum() * 0.0 for p in strategy.model.parameters() if p.requires_grad)
-        return self.link_loss(strategy, src, dst, t, msg, neg, batch_context=whole[:4]) * weight
+        return self.link_loss(strategy, src, dst, t, msg, neg,
+                              batch_context=_context(whole)) * weight
 
     def after_update(self, strategy: Any, batch: tuple) -> None:
         (src, dst, t, msg, e_id, _), whole, _ = batch
-        tgn, scheme = self._parts(strategy)
-        if src.numel():
-            c = self._ctx
-            tgn.memory.update_state(src, dst, t, msg, n_id=c.n_id, memory=c.memory,
-                                    last_update=c.last_update)
-        tgn.neighbors.insert(*whole)
+        tgn, scheme = TemporalLinkTask._parts(strategy)
+        t0 = time.perf_counter()
+        if self.owner_store is not None:
+            self.owner_store.commit(src, dst, t, msg, e_id, self._ctx, whole[:5])
+        else:
+            if src.numel():
+                c = self._ctx
+                tgn.memory.update_state(src, dst, t, msg, n_id=c.n_id, memory=c.memory,
+                                        last_update=c.last_update)
+            tgn.neighbors.insert(*whole[:5])
+            t0 = time.perf_counter()
+            ends = torch.cat([src, dst])
+            touched, inv = torch.unique(ends, return_inverse=True)
+            last = torch.full((touched.numel(),), -1, dtype=torch.long).scatter_reduce_(
+                0, inv, torch.cat([e_id, e_id]), "amax")  # each node's latest event here
+            sync_memory(self.env, tgn.memory, touched, last)
+            sync_scheme(self.env, scheme, touched)
         tgn.detach()
         self._ctx = None
-        t0 = time.perf_counter()
-        ends = torch.cat([src, dst])
-        touched, inv = torch.unique(ends, return_inverse=True)
-        last = torch.full((touched.numel(),), -1, dtype=torch.long).scatter_reduce_(
-            0, inv, torch.cat([e_id, e_id]), "amax")  # each node's latest event here
-        sync_memory(self.env, tgn.memory, touched, last)
-        sync_scheme(self.env, scheme, touched)
         strategy.stats["sync_seconds"] = strategy.stats.get("sync_seconds", 0.0) + (
             time.perf_counter() - t0)
+        if self.owner_store is not None:
+            strategy.stats["exchange_seconds"] = self.owner_store.exchange_seconds
 
 
 _SHARDED = {NCNLinkTask: ShardedNCNLinkTask, TemporalLinkTask: ShardedTemporalLinkTask}
 
 
-def shard_task(task: Any, env: DistEnv, shard_by: str = "time") -> Any:
+def shard_task(task: Any, env: DistEnv, shard_by: str = "time",
+               partition_memory: torch.nn.Module | None = None) -> Any:
     r"""The data-parallel version of ``task`` for this rank.
 
     Args:
@@ -127,12 +150,19 @@ def shard_task(task: Any, env: DistEnv, shard_by: str = "time") -> Any:
         shard_by (str, optional): how a memory model's global batch is split: ``"time"``
             (contiguous chronological shards) or ``"owner"`` (each rank takes the events whose
             source node it owns, ``node % world_size``: a source's memory and messages are
-            written by one rank only, the layout of a memory partitioned by owner); both give
-            the single-process result. (default: ``"time"``)
+            written by one rank only); both give the single-process result.
+            (default: ``"time"``)
+        partition_memory (Module, optional): a memory model's engine model (the
+            ``{"tgn": ..., "pres": ...}`` dict): its node state (memory, messages, neighbour
+            lists, PRES statistics) is then *stored* by owner, each rank holding its
+            ``ceil(N / world_size)`` rows and fetching a step's rows from their owners
+            (:class:`~graphcl.distributed.partition.OwnerStoredTGN`); the buffers are
+            partitioned now. (default: :obj:`None`, replicated on every rank)
 
     Raises:
         ValueError: a task without a data-parallel version (only the NCN/NCNC and the memory
-            models' protocols have one), or a world size that does not split its batches.
+            models' protocols have one), a world size that does not split its batches, or a
+            partitioned memory for a task without one.
     """
     cls = _SHARDED.get(type(task))
     if cls is None:
@@ -143,7 +173,14 @@ def shard_task(task: Any, env: DistEnv, shard_by: str = "time") -> Any:
          else task.streams["train"].num_events)
     if shard_by not in ("time", "owner"):
         raise ValueError(f"shard_by must be 'time' or 'owner', got {shard_by!r}")
+    if partition_memory is not None and cls is not ShardedTemporalLinkTask:
+        raise ValueError(f"partition_memory: {type(task).__name__} keeps no node memory "
+                         "(only the memory models, methods tgn/pres, store node state)")
     check_world_size(env.world_size, task.batch_size, n)
     out = _view(cls, task, env)
     out.shard_by = shard_by
+    if partition_memory is not None:
+        tgn = next(iter(partition_memory.values()))
+        scheme = partition_memory["pres"] if "pres" in partition_memory else None
+        out.owner_store = OwnerStoredTGN(env, tgn, scheme, shard_by)
     return out

@@ -410,7 +410,7 @@ class TGN(nn.Module):
 
     def forward(self, src: Tensor, dst: Tensor, t: Tensor, neg_dst: Tensor | None = None, *,
                 msg: Tensor | None = None, memory_hook: MemoryHook | None = None,
-                batch_context: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
+                batch_context: tuple[Tensor, ...] | None = None,
                 ) -> tuple[Tensor, Tensor | None, MemoryContext]:
         r"""Scores a batch: logits of ``(src, dst)`` ``[B]`` and of ``(src, neg_dst)``
         (``neg_dst`` of shape ``[B]`` or ``[B, Q]`` → ``[B]`` / ``[B, Q]``). ``msg`` (the
@@ -420,16 +420,19 @@ class TGN(nn.Module):
         precedes all its batch events). Call :meth:`update_state` with the returned context
         afterwards.
 
-        ``batch_context`` ``(src, dst, t, msg)``: the whole batch when this call scores a
-        part of it (a data-parallel shard, :mod:`graphcl.distributed`); its endpoints are the
-        memory hook's batch nodes and its events the queries' batch neighbours and pending
-        events, so a shard's scores equal those of the whole batch."""
+        ``batch_context`` ``(src, dst, t, msg[, neg_dst])``: the whole batch when this call
+        scores a part of it (a data-parallel shard, :mod:`graphcl.distributed`); its endpoints
+        are the memory hook's batch nodes, its events the queries' batch neighbours and
+        pending events and, with its negatives, its queries set the time at which
+        ``query_time="first"`` embeds a node (its first query in the whole batch), so a
+        shard's scores equal those of the whole batch. Context ids not among the shard's
+        queries may lie outside ``[0, num_nodes)`` (they are only compared)."""
         b = src.numel()
         parts, times = [src, dst], [t, t]
         if neg_dst is not None:
             parts.append(neg_dst.reshape(-1))
             times.append(t.repeat_interleave(neg_dst.numel() // max(b, 1)))
-        ctx_src, ctx_dst, ctx_t, ctx_msg = (batch_context if batch_context is not None
+        ctx_src, ctx_dst, ctx_t, ctx_msg = (batch_context[:4] if batch_context is not None
                                             else (src, dst, t, msg))
         batch_nodes = torch.unique(torch.cat([ctx_src, ctx_dst]))
         query_hook = getattr(memory_hook, "adjust_queries", None)
@@ -439,6 +442,16 @@ class TGN(nn.Module):
             t_first = torch.full((uniq.numel(),), float("inf"), dtype=torch.float64,
                                  device=nodes.device)
             t_first.scatter_reduce_(0, inv, times_q.to(torch.float64), "amin")
+            if batch_context is not None and len(batch_context) > 4:  # the batch's first times
+                c_neg = batch_context[4].reshape(-1)
+                c_nodes = torch.cat([ctx_src, ctx_dst, c_neg])
+                c_t = torch.cat([ctx_t, ctx_t, ctx_t.repeat_interleave(
+                    c_neg.numel() // max(ctx_src.numel(), 1))]).to(torch.float64)
+                c_uniq, c_inv = torch.unique(c_nodes, return_inverse=True)
+                c_first = torch.full((c_uniq.numel(),), float("inf"), dtype=torch.float64,
+                                     device=nodes.device).scatter_reduce_(0, c_inv, c_t, "amin")
+                t_first = torch.minimum(t_first, c_first[
+                    torch.searchsorted(c_uniq, uniq).clamp(max=c_uniq.numel() - 1)])
             z, ctx = self.embed(uniq, t_first, memory_hook=memory_hook, batch_nodes=batch_nodes)
             z = z[inv]
         else:

@@ -75,16 +75,23 @@ class RecentNeighborStore(nn.Module):
         if e_id is None:
             e_id = torch.full((b,), -2, dtype=torch.long, device=src.device)
         # Interleave (src-side, dst-side) per event so a node's entries stay chronological.
-        nodes = torch.stack([src, dst], 1).view(-1)
-        nbrs = torch.stack([dst, src], 1).view(-1)
-        ts = t.to(torch.float64).repeat_interleave(2)
-        eids = e_id.repeat_interleave(2)
-        feats = msg.repeat_interleave(2, dim=0)
+        self.insert_entries(torch.stack([src, dst], 1).view(-1),
+                            torch.stack([dst, src], 1).view(-1),
+                            t.to(torch.float64).repeat_interleave(2), msg.repeat_interleave(2, 0),
+                            e_id.repeat_interleave(2))
 
+    def insert_entries(self, nodes: Tensor, nbrs: Tensor, ts: Tensor, feats: Tensor,
+                       eids: Tensor) -> None:
+        r"""Adds one entry per element, in chronological order: neighbour ``nbrs[i]`` of row
+        ``nodes[i]`` at time ``ts[i]`` with features ``feats[i]`` and event id ``eids[i]``
+        (:meth:`insert` adds both directions of each event; a store partitioned by node owner
+        adds the entries of the rows it holds)."""
+        if nodes.numel() == 0:
+            return
         nodes_s, perm = torch.sort(nodes, stable=True)
         uniq, counts = torch.unique_consecutive(nodes_s, return_counts=True)
         start = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(nodes_s.numel(), device=src.device) - start.repeat_interleave(counts)
+        rank = torch.arange(nodes_s.numel(), device=nodes.device) - start.repeat_interleave(counts)
         keep = rank >= (counts - self.size).repeat_interleave(counts)
         slot = (self.count[nodes_s] + rank) % self.size
         node_k, slot_k, perm_k = nodes_s[keep], slot[keep], perm[keep]
