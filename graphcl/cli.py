@@ -137,6 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.nproc < 1 or args.workers < 1:
         raise UserError(f"--nproc and --workers must be >= 1, got {args.nproc}, {args.workers}")
     inside = torchrun_env_present()
+    if args.partition_memory and args.nproc == 1 and not inside:
+        raise UserError("--partition-memory stores node state over the processes of a "
+                        "data-parallel run: add --nproc N (N > 1)")
     if args.nproc > 1 and not inside:
         return _launch(args)
     if args.threads is not None:
@@ -159,7 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             overrides=_parse_set(args.set), plugins=args.plugin, root=args.root,
             command=_command(), progress=not args.no_progress, verbose=args.verbose,
             stream=args.stream, workers=args.workers, executor=args.executor,
-            threads=args.threads, shard_by=args.shard_by)
+            threads=args.threads, shard_by=args.shard_by,
+            partition_memory=args.partition_memory)
     finally:
         if inside:
             from graphcl.distributed import shutdown
@@ -320,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shard-by", choices=("time", "owner"), default="time",
                    help="with --nproc, how a memory model's batch is split: chronological "
                         "shards, or by the owner of each event's source (node id mod N)")
+    r.add_argument("--partition-memory", action="store_true",
+                   help="with --nproc, a memory model's node state (memory, messages, "
+                        "neighbour lists, PRES statistics) is stored by owner: each process "
+                        "holds 1/N of the nodes and fetches a step's rows from the others")
     r.add_argument("--workers", type=int, default=1, metavar="K",
                    help="run the seeds K at a time in parallel processes (results equal the "
                         "sequential run's with the same --threads)")

@@ -142,9 +142,15 @@ def _stats(result: dict[str, Any]) -> dict[str, float]:
             out["train_examples_per_s"] = st["train_examples"] / out["train_s_per_epoch"]
     if evals:
         out["eval_s_per_epoch"] = sum(evals[1:] or evals) / len(evals[1:] or evals)
-    for name in ("comm", "sync"):  # a data-parallel run's collectives (gradients, node state)
+    # a data-parallel run's collectives: gradients, node-state sync (with node state stored
+    # by owner: the write-back), the row exchanges of owner-stored node state
+    for name in ("comm", "sync", "exchange"):
         if st.get(f"{name}_seconds") is not None and train:
             out[f"{name}_s_per_epoch"] = st[f"{name}_seconds"] / len(train)
+    if st.get("exchange_bytes") is not None and train:
+        out["exchange_mb_per_epoch"] = st["exchange_bytes"] / len(train) / 2**20
+    if st.get("node_state_bytes") is not None:  # a memory model's node state on one rank
+        out["node_state_mb"] = st["node_state_bytes"] / 2**20
     return out
 
 
@@ -153,7 +159,7 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
              fingerprint: dict[str, Any] | None = None, out_dir: Path | None = None,
              progress: bool = True, verbose: bool = False,
              stream: str | None = None, env: Any = None,
-             shard_by: str = "time") -> dict[str, Any]:
+             shard_by: str = "time", partition_memory: bool = False) -> dict[str, Any]:
     r"""Trains one seed of ``method`` and returns ``{"metrics", "stats", "curve", "result"}``.
 
     With ``stream`` (a :class:`~graphcl.data.streams.StreamSpec` string) the method's task is
@@ -165,7 +171,8 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
     trains its shard of a data-parallel run: the method's task becomes its sharded version
     and the :class:`~graphcl.distributed.DataParallel` plugin comes last (``shard_by``: see
     :func:`~graphcl.distributed.shard_task`); only rank 0 writes the checkpoint, every rank
-    resumes from it."""
+    resumes from it. With ``partition_memory`` a memory model's node state is stored by owner
+    and every rank writes and resumes its own checkpoint (:func:`rank_state_path`)."""
     from graphcl.train.engine import Engine
     from graphcl.train.plugins import EpochLogger
     from graphcl.train.seed import seed_everything
@@ -188,12 +195,15 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
         if setup.stream is not None:
             raise ValueError("data-parallel training (--nproc) does not take a stream of "
                              "experiences")
-        setup.task = shard_task(setup.task, env, shard_by)
+        setup.task = shard_task(setup.task, env, shard_by,
+                                partition_memory=setup.model if partition_memory else None)
+        if partition_memory and state_path is not None:
+            state_path = rank_state_path(state_path, env.rank)
         extra.append(DataParallel(env))  # after every plugin that changes gradients
     engine = Engine(setup.model, setup.optimizer, plugins=[*setup.plugins, *plugins, *extra],
                     checkpoint=state_path, fingerprint=fingerprint, progress=progress,
                     **setup.engine)
-    engine.write_checkpoints = not parallel or env.is_main
+    engine.write_checkpoints = not parallel or env.is_main or partition_memory
     if setup.stream is not None:
         streamed = engine.fit_stream(setup.stream, initial=stream is not None)
         result = {**streamed["experiences"][-1], "history": list(engine.history),
@@ -258,6 +268,7 @@ def run_experiment(
     executor: str = "process",
     threads: int | None = None,
     shard_by: str = "time",
+    partition_memory: bool = False,
 ) -> dict[str, Any]:
     r"""Runs ``method`` on ``dataset`` for several seeds and returns the results dict.
 
@@ -290,6 +301,9 @@ def run_experiment(
         threads (int, optional): torch threads per worker (default: the cores shared out).
         shard_by (str, optional): a data-parallel memory model's batch split, ``"time"`` or
             ``"owner"`` (:func:`~graphcl.distributed.shard_task`). (default: ``"time"``)
+        partition_memory (bool, optional): a data-parallel memory model stores its node state
+            by owner (each rank ``ceil(N / world_size)`` rows; one resume state per rank).
+            (default: ``False``)
 
     In a process started by ``torchrun`` with several processes (``graphcl run --nproc``),
     every seed trains data-parallel across them; the ranks must agree on the run (checked),
@@ -327,7 +341,8 @@ def run_experiment(
     # that only raised its epoch cap or patience (the engine checks those)
     key = _plain({"method": m.name, "config": recorded, "plugins": plugin_specs,
                   "data_sha256": data_sha, **({"stream": stream} if stream else {})})
-    state_key = _plain({**key, "config": _resumable_free(m, recorded)})
+    state_key = _plain({**key, "config": _resumable_free(m, recorded),
+                        **({"memory": "stored by owner"} if partition_memory else {})})
 
     out = Path(out) if out is not None else None
     partial_path = Path(f"{out}.partial.json") if out is not None else None
@@ -350,6 +365,9 @@ def run_experiment(
 
     env = init_from_env()  # this process's place in a torchrun group, else rank 0 of 1
     writes = env.is_main
+    if partition_memory and env.world_size == 1:
+        raise ValueError("partition_memory stores node state over the processes of a "
+                         "data-parallel run: start it with --nproc N (N > 1)")
     if env.world_size > 1:
         env.check_same(key, "run (method, config, plugins, data)")
         if workers > 1:
@@ -359,7 +377,8 @@ def run_experiment(
     todo = [s for s in seed_list if s not in done]
     jobs = [{"method": m.name, "data": (name, obj, names), "cfg": cfg, "seed": seed,
              "plugins": plugin_specs, "out": out, "fingerprint": {**state_key, "seed": seed},
-             "stream": stream, "shard_by": shard_by} for seed in todo]
+             "stream": stream, "shard_by": shard_by, "partition_memory": partition_memory}
+            for seed in todo]
     t0 = time.perf_counter()
     if (workers > 1 and len(jobs) > 1) or executor == "ray":
         from graphcl.distributed.sweep import run_jobs
@@ -406,6 +425,16 @@ def run_experiment(
     return results
 
 
+def rank_state_path(path: Path, rank: int) -> Path:
+    r"""Rank ``rank``'s resume state beside ``path`` (rank 0's): ``X.state.pt`` →
+    ``X.rank<r>.state.pt`` (a run whose node state is stored by owner: one file per rank)."""
+    if rank == 0:
+        return path
+    if path.name.endswith(".state.pt"):
+        return path.with_name(f"{path.name[:-len('.state.pt')]}.rank{rank}.state.pt")
+    return path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
 def _seed_job(job: dict[str, Any], *, progress: bool = False, verbose: bool = False,
               env: Any = None) -> dict[str, Any]:
     r"""Trains one seed of a run and returns its record (the unit of a parallel sweep)."""
@@ -418,7 +447,7 @@ def _seed_job(job: dict[str, Any], *, progress: bool = False, verbose: bool = Fa
                  plugins=build_plugins(job["plugins"]), state_path=state,
                  fingerprint=job["fingerprint"], out_dir=out.parent if out is not None else None,
                  progress=progress, verbose=verbose, stream=job["stream"], env=env,
-                 shard_by=job["shard_by"])
+                 shard_by=job["shard_by"], partition_memory=job["partition_memory"])
     return json_safe({"metrics": r["metrics"], "stats": r["stats"], "curve": r["curve"],
                       "monitor": r["monitor"], **({"stream": r["stream"]} if r["stream"] else {})})
 
@@ -430,6 +459,8 @@ def _drop_states(out: Path | None, seed: int) -> None:
     state.unlink(missing_ok=True)
     for copy in state.parent.glob(f"{state.stem}.exp*{state.suffix}"):
         copy.unlink(missing_ok=True)  # fit_stream's per-experience copies
+    for copy in state.parent.glob(f"{out.name}.seed{seed}.rank*.state.pt"):
+        copy.unlink(missing_ok=True)  # the other ranks' states (node state stored by owner)
 
 
 def _resumable_free(m: Method, cfg: dict[str, Any]) -> dict[str, Any]:

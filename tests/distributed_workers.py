@@ -198,10 +198,13 @@ def ncn_step(env) -> dict:
             "eval_diff": max(abs(ev[k] - ref_eval[k]) for k in ref_eval), "eval": ev}
 
 
-def resume_run(env, ck_dir: str) -> dict:
-    """A 2-rank run stopped after epoch 1 and resumed from rank 0's checkpoint ends where an
-    uninterrupted 2-rank run ends."""
+def resume_run(env, ck_dir: str, partition: bool = False) -> dict:
+    """A 2-rank run stopped after epoch 1 and resumed from rank 0's checkpoint (with
+    ``partition``: node state stored by owner, each rank's own checkpoint) ends where an
+    uninterrupted 2-rank run ends; with ``partition``, a rank whose checkpoint is gone makes
+    the ranks refuse to resume."""
     from graphcl.data.synthetic import temporal_sbm_stream
+    from graphcl.runner import rank_state_path
     from graphcl.train.engine import Engine
 
     data = temporal_sbm_stream(num_nodes=60, num_events=900, seed=0)
@@ -213,18 +216,32 @@ def resume_run(env, ck_dir: str) -> dict:
         eng = Engine(setup.model, setup.optimizer, plugins=[DataParallel(env)],
                      progress=False, checkpoint=ck, fingerprint={"run": "resume"}, seed=0,
                      **{**setup.engine, "max_epochs": epochs})
-        eng.write_checkpoints = env.is_main
-        setup.task = shard_task(setup.task, env)
+        eng.write_checkpoints = env.is_main or partition
+        setup.task = shard_task(setup.task, env,
+                                partition_memory=setup.model if partition else None)
+        if partition:
+            eng.checkpoint = rank_state_path(ck, env.rank)
         res = eng.fit(setup.task)
-        env.barrier()  # rank 0 has written the checkpoint
+        env.barrier()  # the checkpoints are written
         return res
 
-    first = fit(1, Path(ck_dir) / "stopped.pt")
-    resumed = fit(2, Path(ck_dir) / "stopped.pt")
-    straight = fit(2, Path(ck_dir) / "straight.pt")
-    return {"first_epochs": first["epochs"], "resumed_history": len(resumed["history"]),
-            "resumed": resumed["metrics"], "straight": straight["metrics"],
-            "files": sorted(p.name for p in Path(ck_dir).iterdir())}
+    first = fit(1, Path(ck_dir) / "stopped.state.pt")
+    resumed = fit(2, Path(ck_dir) / "stopped.state.pt")
+    straight = fit(2, Path(ck_dir) / "straight.state.pt")
+    out = {"first_epochs": first["epochs"], "resumed_history": len(resumed["history"]),
+           "resumed": resumed["metrics"], "straight": straight["metrics"],
+           "files": sorted(p.name for p in Path(ck_dir).iterdir())}
+    if partition:
+        fit(1, Path(ck_dir) / "lost.state.pt")
+        if env.rank == 1:
+            rank_state_path(Path(ck_dir) / "lost.state.pt", 1).unlink()
+        env.barrier()
+        try:
+            fit(2, Path(ck_dir) / "lost.state.pt")
+            out["refused"] = None
+        except DistributedError as e:
+            out["refused"] = str(e)
+    return out
 
 
 def partitioned_step(env, method: str, over: dict, shard_by: str = "time") -> dict:

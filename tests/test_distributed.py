@@ -182,15 +182,20 @@ def test_cli_nproc_matches_single_process(tmp_path):
             *TINY_TGN]
     one = _cli(*base, "--threads", "1", "--out", str(tmp_path / "one.json"))
     two = _cli(*base, "--nproc", "2", "--out", str(tmp_path / "two.json"))
-    assert one.returncode == 0, one.stderr[-2000:]
-    assert two.returncode == 0, two.stderr[-2000:]
+    owned = _cli(*base, "--nproc", "2", "--partition-memory", "--shard-by", "owner",
+                 "--out", str(tmp_path / "owned.json"))
+    for p in (one, two, owned):
+        assert p.returncode == 0, p.stderr[-2000:]
     a = json.loads((tmp_path / "one.json").read_text())
-    b = json.loads((tmp_path / "two.json").read_text())
-    for k, v in a["metrics"].items():
-        # dropout off: equal up to the summation order of the shards (AP moves ~1e-6)
-        assert b["metrics"][k]["mean"] == pytest.approx(v["mean"], abs=1e-4), k
-    assert "--nproc 2" in b["command"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "two.json"]
+    for name in ("two", "owned"):
+        b = json.loads((tmp_path / f"{name}.json").read_text())
+        for k, v in a["metrics"].items():
+            # dropout off: equal up to the summation order of the shards (AP moves ~1e-6)
+            assert b["metrics"][k]["mean"] == pytest.approx(v["mean"], abs=1e-4), (name, k)
+        assert "--nproc 2" in b["command"]
+    assert "exchange_s_per_epoch" in json.loads((tmp_path / "owned.json").read_text())["stats"]
+    # the per-rank states are dropped once the seed is recorded
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "owned.json", "two.json"]
     assert two.stdout.count('"metrics"') == 1  # rank 0 prints the results once
 
 
@@ -204,6 +209,8 @@ def test_cli_nproc_refuses_bad_worlds(tmp_path):
     assert "rank 0 of 2 failed" in odd.stderr
     both = _cli(*base, "--nproc", "2", "--workers", "2")
     assert both.returncode == 2 and "do not combine" in both.stderr
+    alone = _cli(*base, "--partition-memory")
+    assert alone.returncode == 2 and "add --nproc N" in alone.stderr
 
 
 def test_data_parallel_refuses_streams_and_other_tasks():
@@ -301,5 +308,20 @@ def test_two_rank_run_resumes_from_rank0_checkpoint(tmp_path):
         assert "error" not in r, r.get("trace")
         assert r["first_epochs"] == 1 and r["resumed_history"] == 2
         assert r["resumed"] == r["straight"]  # bit-exact continuation
-    assert res[0]["files"] == ["stopped.pt", "straight.pt"]  # written once, by rank 0
+    assert res[0]["files"] == ["stopped.state.pt", "straight.state.pt"]  # by rank 0 only
+    assert res[0]["resumed"] == res[1]["resumed"]
+
+
+@pytest.mark.distributed
+def test_partitioned_run_resumes_from_every_ranks_checkpoint(tmp_path):
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    res = workers.spawn("resume_run", tmp_path, str(ck), True)
+    for r in res:
+        assert "error" not in r, r.get("trace")
+        assert r["first_epochs"] == 1 and r["resumed_history"] == 2
+        assert r["resumed"] == r["straight"]  # each rank's rows continue bit-exactly
+        assert "resume from different points" in r["refused"]  # rank 1's file was lost
+    assert res[0]["files"] == ["stopped.rank1.state.pt", "stopped.state.pt",
+                               "straight.rank1.state.pt", "straight.state.pt"]
     assert res[0]["resumed"] == res[1]["resumed"]

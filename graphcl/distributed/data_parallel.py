@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphcl.distributed.env import DistEnv
+from graphcl.distributed.env import DistEnv, DistributedError
 from graphcl.train.plugins import Plugin
 from graphcl.train.seed import get_rng_state, set_rng_state
 
@@ -96,6 +96,12 @@ class DataParallel(Plugin):
             time.perf_counter() - t0)
 
     def before_training(self, strategy: Any, **kwargs: Any) -> None:
+        points = self.env.all_gather_object((strategy.epoch, strategy.iteration))
+        if len(set(points)) > 1:
+            raise DistributedError(
+                f"the ranks would resume from different points (epoch, iteration per rank: "
+                f"{points}): their checkpoints come from different runs or from a run stopped "
+                "between two ranks' writes; delete them to start afresh")
         if self._rng is not None:  # resumed: after the engine restored rank 0's generators
             set_rng_state(self._rng)
             self._rng = None

@@ -120,15 +120,22 @@ class OwnerStoredTGN:
         self._view: Tensor | None = None  # global ids of the step's rows
         self._step: tuple | None = None
         self.exchange_seconds = 0.0  # time spent in the row exchanges
+        self.exchange_bytes = 0  # bytes this rank received in them
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__dict__["tgn"], name)
+
+    def node_state_bytes(self) -> int:
+        r"""Bytes of node state this rank stores (its owned rows)."""
+        return sum(b.numel() * b.element_size() for i in range(len(self._mods))
+                   for b in self._bufs(i))
 
     # --- rows and exchanges ----------------------------------------------------------------
     def _exchange(self, parts: list[Tensor]) -> list[Tensor]:
         t0 = time.perf_counter()
         out = self.env.exchange(parts)
         self.exchange_seconds += time.perf_counter() - t0
+        self.exchange_bytes += sum(o.numel() * o.element_size() for o in out)
         return out
 
     def _set_num_nodes(self, n: int) -> None:

@@ -15,11 +15,16 @@ them (:func:`graphcl.runner.run_seed` adds both when the process is one of sever
   (identical state, identical metrics; the engine shares rank 0's).
 
 With dropout off both reproduce the single-process run with the same global batch (up to
-floating-point summation order): that is what the tests check. Two exceptions, where the ranks
-still agree with each other but not exactly with one process: TGN's ``query_time="first"``
-embeds a node once per *shard*, at its first query there (never later than an event it is
-scored for; ``"event"`` is exact), and PRES's coherence term is a mean over each shard's nodes.
-Dropout masks are drawn from generators seeded alike on every rank.
+floating-point summation order): that is what the tests check. A shard is scored with the
+whole batch as context — its events (batch neighbours, PRES's pending events), its endpoints
+(the memory hook's batch nodes) and its negatives (TGN's ``query_time="first"`` embeds a node
+at its first query in the *whole* batch) — so only PRES's coherence term, a mean over each
+shard's nodes, leaves the ranks close to one process rather than equal to it. Dropout masks
+are drawn from generators seeded alike on every rank.
+
+``shard_task(..., partition_memory=model)`` stores a memory model's node state by owner
+instead of on every rank (:class:`~graphcl.distributed.partition.OwnerStoredTGN`): same
+scores and state, ``1/world_size`` of the rows per rank, one resume state per rank.
 """
 
 from __future__ import annotations
@@ -75,7 +80,9 @@ def _context(whole: tuple) -> tuple:
 class ShardedTemporalLinkTask(TemporalLinkTask):
     r""":class:`~graphcl.train.temporal.TemporalLinkTask` for one rank of a data-parallel run
     (see the module docstring). Build it with :func:`shard_task`. Time spent synchronising
-    the node state accumulates in ``strategy.stats["sync_seconds"]``."""
+    the node state accumulates in ``strategy.stats["sync_seconds"]`` (node state stored by
+    owner: the row exchanges in ``"exchange_seconds"`` and ``"exchange_bytes"``); the bytes of
+    node state this rank holds are ``"node_state_bytes"``."""
 
     env: DistEnv
     shard_by: str = "time"
@@ -102,6 +109,9 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
 
     def training_loss(self, strategy: Any, batch: tuple) -> Tensor:
         (src, dst, t, msg, _, neg), whole, weight = batch
+        if self.owner_store is not None:
+            self._exchanged = (self.owner_store.exchange_seconds,
+                               self.owner_store.exchange_bytes)
         if src.numel() == 0:  # a last batch smaller than the world: a zero contribution
             if self.owner_store is not None:  # still takes part in the step's exchanges
                 self.owner_store(src, dst, t, neg, msg=msg, batch_context=_context(whole))
@@ -113,9 +123,13 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
     def after_update(self, strategy: Any, batch: tuple) -> None:
         (src, dst, t, msg, e_id, _), whole, _ = batch
         tgn, scheme = TemporalLinkTask._parts(strategy)
-        t0 = time.perf_counter()
-        if self.owner_store is not None:
-            self.owner_store.commit(src, dst, t, msg, e_id, self._ctx, whole[:5])
+        st = strategy.stats
+        if self.owner_store is not None:  # write-back to the owners; the step's exchanges
+            o, (s0, b0) = self.owner_store, self._exchanged
+            o.commit(src, dst, t, msg, e_id, self._ctx, whole[:5])
+            st["exchange_seconds"] = st.get("exchange_seconds", 0.0) + o.exchange_seconds - s0
+            st["exchange_bytes"] = st.get("exchange_bytes", 0) + o.exchange_bytes - b0
+            st["node_state_bytes"] = o.node_state_bytes()
         else:
             if src.numel():
                 c = self._ctx
@@ -129,12 +143,12 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
                 0, inv, torch.cat([e_id, e_id]), "amax")  # each node's latest event here
             sync_memory(self.env, tgn.memory, touched, last)
             sync_scheme(self.env, scheme, touched)
+            st["sync_seconds"] = st.get("sync_seconds", 0.0) + time.perf_counter() - t0
+            st["node_state_bytes"] = sum(b.numel() * b.element_size() for b in (
+                *tgn.memory.buffers(recurse=False), *tgn.neighbors.buffers(recurse=False),
+                *(scheme.gmm.buffers(recurse=False) if scheme is not None else ())))
         tgn.detach()
         self._ctx = None
-        strategy.stats["sync_seconds"] = strategy.stats.get("sync_seconds", 0.0) + (
-            time.perf_counter() - t0)
-        if self.owner_store is not None:
-            strategy.stats["exchange_seconds"] = self.owner_store.exchange_seconds
 
 
 _SHARDED = {NCNLinkTask: ShardedNCNLinkTask, TemporalLinkTask: ShardedTemporalLinkTask}
