@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--no-allreduce", action="store_true", help="skip the raw all-reduce costs")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    result: dict = {"command": "python " + " ".join(sys.argv), "cpus": os.cpu_count(),
+    result: dict = {"command": "python " + shlex.join(sys.argv), "cpus": os.cpu_count(),
                     "load_before": os.getloadavg()[0], "workloads": {}}
     tmp = tempfile.TemporaryDirectory()
     for name in args.workloads:

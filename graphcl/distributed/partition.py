@@ -281,6 +281,9 @@ class OwnerStoredTGN:
             shard = (src[mine], dst[mine], t[mine], None if msg is None else msg[mine])
         else:
             s_src, s_dst, s_t, s_msg, mine = self._step
+            if mine is None:
+                raise RuntimeError("OwnerStoredTGN: a call with batch_context scored a shard; "
+                                   "write it with commit(), not update_state()")
             shard = (s_src, s_dst, s_t, s_msg)
         e_id = torch.arange(src.numel()) if e_id is None else e_id
         self.commit(*shard, e_id[mine], ctx, (src, dst, t, msg, e_id))
