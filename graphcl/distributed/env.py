@@ -87,20 +87,25 @@ class DistEnv:
         full = self.all_gather(torch.cat([t, pad]))
         return [x[:s] for x, s in zip(full, sizes, strict=True)]
 
-    def exchange(self, parts: list[Tensor]) -> list[Tensor]:
+    def exchange(self, parts: list[Tensor], recv_sizes: list[int] | None = None,
+                 ) -> list[Tensor]:
         r"""All-to-all of variable-length tensors: ``parts[r]`` goes to rank ``r``; returns
-        the tensor each rank sent to this one (same trailing shape and dtype everywhere)."""
+        the tensor each rank sent to this one (same trailing shape and dtype everywhere).
+        ``recv_sizes`` (the first dimension of what each rank sends here, when known, e.g.
+        the answers to requests) saves the round that exchanges the sizes."""
         if len(parts) != self.world_size:
             raise ValueError(f"exchange needs one tensor per rank ({self.world_size}), got "
                              f"{len(parts)}")
-        send = torch.tensor([p.size(0) for p in parts], dtype=torch.long)
-        recv = torch.empty_like(send)
-        self._run("all_to_all(sizes)", dist.all_to_all_single, recv, send)
+        send = [p.size(0) for p in parts]
+        if recv_sizes is None:
+            recv = torch.empty(self.world_size, dtype=torch.long)
+            self._run("all_to_all(sizes)", dist.all_to_all_single, recv,
+                      torch.tensor(send, dtype=torch.long))
+            recv_sizes = recv.tolist()
         flat = torch.cat(parts).contiguous()
-        out = flat.new_empty((int(recv.sum()), *flat.shape[1:]))
-        self._run("all_to_all", dist.all_to_all_single, out, flat, recv.tolist(),
-                  send.tolist())
-        return list(out.split(recv.tolist()))
+        out = flat.new_empty((sum(recv_sizes), *flat.shape[1:]))
+        self._run("all_to_all", dist.all_to_all_single, out, flat, list(recv_sizes), send)
+        return list(out.split(list(recv_sizes)))
 
     def all_gather_object(self, obj: Any) -> list[Any]:
         out: list[Any] = [None] * self.world_size

@@ -131,9 +131,10 @@ class OwnerStoredTGN:
                    for b in self._bufs(i))
 
     # --- rows and exchanges ----------------------------------------------------------------
-    def _exchange(self, parts: list[Tensor]) -> list[Tensor]:
+    def _exchange(self, parts: list[Tensor], recv_sizes: list[int] | None = None,
+                  ) -> list[Tensor]:
         t0 = time.perf_counter()
-        out = self.env.exchange(parts)
+        out = self.env.exchange(parts, recv_sizes)
         self.exchange_seconds += time.perf_counter() - t0
         self.exchange_bytes += sum(o.numel() * o.element_size() for o in out)
         return out
@@ -158,7 +159,8 @@ class OwnerStoredTGN:
         r"""The packed rows of ``bufs`` for global ``nodes``, from their owners."""
         order, counts = self._route(nodes)
         asks = self._exchange(list(nodes[order].split(counts)))
-        answers = self._exchange([pack_rows(bufs, self.part.local(a)) for a in asks])
+        answers = self._exchange([pack_rows(bufs, self.part.local(a)) for a in asks],
+                                 recv_sizes=counts)  # one row per id asked
         rows = torch.cat(answers)
         out = torch.empty_like(rows)
         out[order] = rows
@@ -168,11 +170,12 @@ class OwnerStoredTGN:
         r"""``rows`` of global ``ids`` to their owners: what this rank received, as (its rows
         of the ids, rows, sending rank)."""
         order, counts = self._route(ids)
-        got = self._exchange(list(ids[order].split(counts)))
-        rows = self._exchange(list(rows[order].split(counts)))
-        rank = torch.cat([torch.full((g.numel(),), r, dtype=torch.long)
+        packed = torch.cat([ids.to(torch.float64)[:, None], rows], 1)[order]  # ids ride along
+        got = self._exchange(list(packed.split(counts)))
+        rank = torch.cat([torch.full((g.size(0),), r, dtype=torch.long)
                           for r, g in enumerate(got)])
-        return self.part.local(torch.cat(got)), torch.cat(rows), rank
+        got = torch.cat(got)
+        return self.part.local(got[:, 0].long()), got[:, 1:], rank
 
     # --- the local view ------------------------------------------------------------------
     def _local(self, ids: Tensor) -> Tensor:
