@@ -195,8 +195,8 @@ def run_seed(method: Method, dataset: Any, cfg: dict[str, Any], seed: int, *,
         if setup.stream is not None:
             raise ValueError("data-parallel training (--nproc) does not take a stream of "
                              "experiences")
-        setup.task = shard_task(setup.task, env, shard_by,
-                                partition_memory=setup.model if partition_memory else None)
+        setup.task = shard_task(setup.task, env, shard_by, model=setup.model,
+                                partition_memory=partition_memory)
         if partition_memory and state_path is not None:
             state_path = rank_state_path(state_path, env.rank)
         extra.append(DataParallel(env))  # after every plugin that changes gradients

@@ -156,7 +156,7 @@ def memory_model_step(env, method: str, over: dict, lr: float | None = 0.0,
     ref_grads = [p.grad for p in ref.model.parameters()]
 
     par = _build(method, data, over)
-    par.task = shard_task(par.task, env, shard_by)
+    par.task = shard_task(par.task, env, shard_by, model=par.model)
     eng = _engine(par, [DataParallel(env)], lr=lr)
     seed_everything(0)
     eng._call("before_training")
@@ -188,7 +188,7 @@ def ncn_step(env) -> dict:
     ref_state = {k: v.clone() for k, v in ref.model.state_dict().items()}
 
     par = _build("ncnc", data, over)
-    par.task = shard_task(par.task, env)
+    par.task = shard_task(par.task, env, model=par.model)
     eng = _engine(par, [DataParallel(env)])
     seed_everything(0)
     eng._call("before_training")
@@ -217,8 +217,7 @@ def resume_run(env, ck_dir: str, partition: bool = False) -> dict:
                      progress=False, checkpoint=ck, fingerprint={"run": "resume"}, seed=0,
                      **{**setup.engine, "max_epochs": epochs})
         eng.write_checkpoints = env.is_main or partition
-        setup.task = shard_task(setup.task, env,
-                                partition_memory=setup.model if partition else None)
+        setup.task = shard_task(setup.task, env, model=setup.model, partition_memory=partition)
         if partition:
             eng.checkpoint = rank_state_path(ck, env.rank)
         res = eng.fit(setup.task)
@@ -260,7 +259,7 @@ def partitioned_step(env, method: str, over: dict, shard_by: str = "time") -> di
     ref_eval = eng.evaluate(ref.task)
 
     par = _build(method, data, over)
-    par.task = shard_task(par.task, env, shard_by, partition_memory=par.model)
+    par.task = shard_task(par.task, env, shard_by, model=par.model, partition_memory=True)
     eng = _engine(par, [DataParallel(env)], lr=0.0)
     seed_everything(0)
     eng._call("before_training")

@@ -62,10 +62,15 @@ def test_shard_task_refuses_other_tasks_and_odd_batches():
     setup = workers._build("tgn", temporal_sbm_stream(num_nodes=30, num_events=300, seed=0),
                            {"memory_dim": 8, "time_dim": 4, "embedding_dim": 8})
     with pytest.raises(ValueError, match="batch_size 200 does not split over 3"):
+        shard_task(setup.task, env, model=setup.model)
+    with pytest.raises(ValueError, match="needs the engine's model: pass model="):
         shard_task(setup.task, env)
     ncn = workers._build("ncnc", attributed_sbm(num_nodes=60, seed=0), {"batch_size": 300})
     with pytest.raises(ValueError, match="keeps no node memory"):
-        shard_task(ncn.task, DistEnv(rank=0, world_size=2), partition_memory=ncn.model)
+        shard_task(ncn.task, DistEnv(rank=0, world_size=2), partition_memory=True)
+    nat = workers._build("nat", temporal_sbm_stream(num_nodes=30, num_events=300, seed=0), {})
+    with pytest.raises(ValueError, match="only with the TGN family .* not NAT"):
+        shard_task(nat.task, DistEnv(rank=0, world_size=2), model=nat.model)
 
 
 # --- two gloo processes --------------------------------------------------------------------

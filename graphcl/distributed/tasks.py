@@ -22,7 +22,7 @@ at its first query in the *whole* batch) — so only PRES's coherence term, a me
 shard's nodes, leaves the ranks close to one process rather than equal to it. Dropout masks
 are drawn from generators seeded alike on every rank.
 
-``shard_task(..., partition_memory=model)`` stores a memory model's node state by owner
+``shard_task(..., partition_memory=True)`` stores a memory model's node state by owner
 instead of on every rank (:class:`~graphcl.distributed.partition.OwnerStoredTGN`): same
 scores and state, ``1/world_size`` of the rows per rank, one resume state per rank.
 """
@@ -39,6 +39,7 @@ from graphcl.distributed.env import DistEnv
 from graphcl.distributed.memory import sync_memory, sync_scheme
 from graphcl.distributed.partition import OwnerStoredTGN
 from graphcl.distributed.sharding import check_world_size, shard_bounds, shard_weight
+from graphcl.models.tgn import TGN
 from graphcl.train.link import NCNLinkTask, _score
 from graphcl.train.temporal import TemporalLinkTask
 
@@ -154,8 +155,8 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
 _SHARDED = {NCNLinkTask: ShardedNCNLinkTask, TemporalLinkTask: ShardedTemporalLinkTask}
 
 
-def shard_task(task: Any, env: DistEnv, shard_by: str = "time",
-               partition_memory: torch.nn.Module | None = None) -> Any:
+def shard_task(task: Any, env: DistEnv, shard_by: str = "time", *,
+               model: torch.nn.Module | None = None, partition_memory: bool = False) -> Any:
     r"""The data-parallel version of ``task`` for this rank.
 
     Args:
@@ -166,35 +167,45 @@ def shard_task(task: Any, env: DistEnv, shard_by: str = "time",
             source node it owns, ``node % world_size``: a source's memory and messages are
             written by one rank only); both give the single-process result.
             (default: ``"time"``)
-        partition_memory (Module, optional): a memory model's engine model (the
-            ``{"tgn": ..., "pres": ...}`` dict): its node state (memory, messages, neighbour
-            lists, PRES statistics) is then *stored* by owner, each rank holding its
-            ``ceil(N / world_size)`` rows and fetching a step's rows from their owners
-            (:class:`~graphcl.distributed.partition.OwnerStoredTGN`); the buffers are
-            partitioned now. (default: :obj:`None`, replicated on every rank)
+        model (Module, optional): the engine's model; required for a memory-model task (the
+            ``{"tgn": ..., "pres": ...}`` dict: its first entry must be a
+            :class:`~graphcl.models.tgn.TGN`, the protocol's other models have no
+            data-parallel version). (default: :obj:`None`)
+        partition_memory (bool, optional): store the memory model's node state (memory,
+            messages, neighbour lists, PRES statistics) by owner instead of on every rank,
+            each rank holding its ``ceil(N / world_size)`` rows and fetching a step's rows from
+            their owners (:class:`~graphcl.distributed.partition.OwnerStoredTGN`); the
+            model's buffers are partitioned now. (default: :obj:`False`)
 
     Raises:
-        ValueError: a task without a data-parallel version (only the NCN/NCNC and the memory
-            models' protocols have one), a world size that does not split its batches, or a
-            partitioned memory for a task without one.
+        ValueError: a task or model without a data-parallel version (only NCN/NCNC and the
+            TGN family with PRES have one), a world size that does not split its batches, or
+            a partitioned memory for a task without one.
     """
     cls = _SHARDED.get(type(task))
     if cls is None:
         known = ", ".join(t.__name__ for t in _SHARDED)
         raise ValueError(f"{type(task).__name__} has no data-parallel version (tasks that "
                          f"have one: {known}: methods ncnc/ncn and tgn/pres)")
-    n = (task.data.split.train_pos.size(1) if cls is ShardedNCNLinkTask
-         else task.streams["train"].num_events)
     if shard_by not in ("time", "owner"):
         raise ValueError(f"shard_by must be 'time' or 'owner', got {shard_by!r}")
-    if partition_memory is not None and cls is not ShardedTemporalLinkTask:
-        raise ValueError(f"partition_memory: {type(task).__name__} keeps no node memory "
-                         "(only the memory models, methods tgn/pres, store node state)")
+    if cls is ShardedTemporalLinkTask:
+        if not isinstance(model, torch.nn.ModuleDict):
+            raise ValueError("a memory-model task needs the engine's model: pass model=")
+        first = next(iter(model.values()), None)
+        if not isinstance(first, TGN):
+            raise ValueError(f"the temporal link protocol trains data-parallel only with the "
+                             f"TGN family (methods tgn/pres), not {type(first).__name__}")
+        n = task.streams["train"].num_events
+    else:
+        if partition_memory:
+            raise ValueError(f"partition_memory: {type(task).__name__} keeps no node memory "
+                             "(only the memory models, methods tgn/pres, store node state)")
+        n = task.data.split.train_pos.size(1)
     check_world_size(env.world_size, task.batch_size, n)
     out = _view(cls, task, env)
     out.shard_by = shard_by
-    if partition_memory is not None:
-        tgn = next(iter(partition_memory.values()))
-        scheme = partition_memory["pres"] if "pres" in partition_memory else None
-        out.owner_store = OwnerStoredTGN(env, tgn, scheme, shard_by)
+    if partition_memory:
+        scheme = model["pres"] if "pres" in model else None
+        out.owner_store = OwnerStoredTGN(env, first, scheme, shard_by)
     return out
