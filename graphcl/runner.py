@@ -142,8 +142,8 @@ def _stats(result: dict[str, Any]) -> dict[str, float]:
             out["train_examples_per_s"] = st["train_examples"] / out["train_s_per_epoch"]
     if evals:
         out["eval_s_per_epoch"] = sum(evals[1:] or evals) / len(evals[1:] or evals)
-    # a data-parallel run's collectives: gradients, node-state sync (with node state stored
-    # by owner: the write-back), the row exchanges of owner-stored node state
+    # a data-parallel run's collectives: gradients, node-state sync (replicated state) or the
+    # row exchanges (node state stored by owner)
     for name in ("comm", "sync", "exchange"):
         if st.get(f"{name}_seconds") is not None and train:
             out[f"{name}_s_per_epoch"] = st[f"{name}_seconds"] / len(train)

@@ -304,6 +304,29 @@ def test_tgn_shard_scores_equal_whole_batch_scores():
     assert torch.allclose(torch.cat([part_neg, late_neg]), whole_neg, atol=1e-6)
 
 
+def test_tgn_shard_with_batch_negatives_embeds_at_the_batch_first_time():
+    """query_time="first": node 3 is a negative at t = 4, 5, 6; the whole batch embeds it at 4.
+    The late shard alone would embed it at 5; given the batch's negatives it uses 4."""
+    from graphcl.models.tgn import TGN
+
+    torch.manual_seed(0)
+    tgn = TGN(14, 0, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3, dropout=0.0,
+              query_time="first").eval()
+    tgn.update_state(torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([1.0, 2.0]),
+                     torch.zeros(2, 0))  # node 3 has a neighbour: its embedding depends on t
+    src, dst = torch.tensor([0, 10, 12, 2]), torch.tensor([1, 13, 2, 12])
+    t, neg = torch.tensor([3.0, 4.0, 5.0, 6.0]), torch.tensor([2, 3, 3, 3])
+    msg = torch.zeros(4, 0)
+    with torch.no_grad():
+        _, whole_neg, _ = tgn(src, dst, t, neg, msg=msg)
+        _, late_neg, _ = tgn(src[2:], dst[2:], t[2:], neg[2:], msg=msg[2:],
+                             batch_context=(src, dst, t, msg, neg))
+        _, alone_neg, _ = tgn(src[2:], dst[2:], t[2:], neg[2:], msg=msg[2:],
+                              batch_context=(src, dst, t, msg))
+    assert torch.allclose(late_neg, whole_neg[2:], atol=1e-6)
+    assert not torch.allclose(alone_neg, whole_neg[2:], atol=1e-4)  # embedded at t = 5
+
+
 @pytest.mark.distributed
 def test_two_rank_run_resumes_from_rank0_checkpoint(tmp_path):
     ck = tmp_path / "ck"
