@@ -46,6 +46,8 @@ WORKLOADS = {  # name: (method, dataset or None for a generated one, extra --set
     "ncnc-cora": ("ncnc", "cora", ["epochs=3"]),
     "tgn-uci": ("tgn", "collegemsg", ["epochs=3", "patience=10", "mrr_num_neg=0"]),
     "tgn-wikipedia": ("tgn", "wikipedia-nofeat", ["epochs=2", "patience=10", "mrr_num_neg=0"]),
+    # PRES's batch 800 (its default): the global batch that grows with the processes
+    "pres-uci": ("pres", "collegemsg", ["epochs=3", "patience=10", "mrr_num_neg=0"]),
 }
 #: a random stream over many nodes, where node state dominates a rank's memory: (ids, events)
 LARGE = {"tgn-random-1m": (1_000_000, 1_000_000)}
