@@ -4,6 +4,7 @@ r"""Data-parallel training against one process with the same global batch (issue
     python experiments/distributed.py --dataset collegemsg --seeds 0 1 2    # TGN
     python experiments/distributed.py --dataset collegemsg --seeds 0 1 2 3 4 --nproc 2 \
         --partition-memory                                                  # memory by owner
+    python experiments/distributed.py --dataset collegemsg --method pres --seeds 0 1 2 3 4
     python experiments/distributed.py --dataset cora --table
 
 For each process count (``--nproc``, default 1 and 2; gloo on this machine's CPU) the script
@@ -67,6 +68,8 @@ def table(folder: Path, method: str, nprocs: list[int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="cora", choices=sorted(METHODS))
+    p.add_argument("--method", default=None, choices=("ncnc", "ncn", "tgn", "pres"),
+                   help="default: ncnc on static graphs, tgn on event streams")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--nproc", nargs="+", type=int, default=[1, 2])
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="results folder (default experiments/<dataset>/results/"
                                  "distributed)")
     args = p.parse_args(argv)
-    method = METHODS[args.dataset]
+    method = args.method or METHODS[args.dataset]
     folder = (Path(args.out) if args.out else
               HERE / FOLDERS.get(args.dataset, args.dataset) / "results" / "distributed")
     if not args.table:

@@ -123,7 +123,10 @@ class OwnerStoredTGN:
         self.exchange_bytes = 0  # bytes this rank received in them
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["tgn"], name)
+        tgn = self.__dict__.get("tgn")  # absent while copy/pickle rebuild the object
+        if tgn is None:
+            raise AttributeError(name)
+        return getattr(tgn, name)
 
     def node_state_bytes(self) -> int:
         r"""Bytes of node state this rank stores (its owned rows)."""
