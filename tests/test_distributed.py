@@ -145,6 +145,22 @@ def test_memory_stored_by_owner_equals_single_process(tmp_path, method, over, sh
     assert res[0]["eval"] == res[1]["eval"]
 
 
+def test_rows_travel_as_their_exact_bytes():
+    from graphcl.distributed.memory import pack_bytes, unpack_bytes
+
+    bufs = [torch.tensor([[0.1, -2.0], [3.5, 1e-30], [7.0, 8.0]]),  # float32
+            torch.tensor([1.25, 2**40 + 0.5, 3.0], dtype=torch.float64),
+            torch.tensor([[-1, 2**62], [5, 6], [7, 8]]), torch.zeros(3, 0)]
+    rows = pack_bytes(bufs, torch.tensor([2, 1]))
+    assert rows.dtype == torch.uint8 and rows.shape == (2, 8 + 8 + 16)  # no float64 widening
+    out = [torch.zeros_like(b) for b in bufs]
+    unpack_bytes(out, torch.tensor([0, 2]), rows)
+    for b, o in zip(bufs, out, strict=True):
+        assert torch.equal(o[0], b[2]) and torch.equal(o[2], b[1])
+    unpack_bytes(out, torch.tensor([], dtype=torch.long), pack_bytes(bufs, torch.tensor([],
+                 dtype=torch.long)))
+
+
 def test_owner_partition_rows():
     from graphcl.distributed.partition import OwnerPartition
 

@@ -34,7 +34,7 @@ from torch import Tensor
 from graphcl.distributed.env import DistEnv
 
 __all__ = ["gather_rows", "latest_rows", "sync_node_state", "sync_memory", "sync_scheme",
-           "pack_rows", "unpack_rows", "pack_memory", "merge_memory", "scheme_buffers",
+           "pack_rows", "unpack_rows", "pack_bytes", "unpack_bytes", "pack_memory", "merge_memory", "scheme_buffers",
            "merge_scheme"]
 
 
@@ -53,6 +53,29 @@ def unpack_rows(buffers: list[Tensor], nodes: Tensor, rows: Tensor) -> None:
         part = rows[:, col:col + width]
         b[nodes] = part.reshape(nodes.numel(), *b.shape[1:]).to(b.dtype)
         col += width
+
+
+def pack_bytes(buffers: list[Tensor], nodes: Tensor) -> Tensor:
+    r"""Rows ``nodes`` of node-indexed ``buffers`` as their raw bytes, side by side: one
+    ``[M, bytes]`` uint8 tensor (exact, and no wider than the buffers themselves)."""
+    return torch.cat([b[nodes].reshape(nodes.numel(), b.shape[1:].numel()).contiguous()
+                      .view(torch.uint8) for b in buffers], 1)
+
+
+def unpack_bytes(buffers: list[Tensor], nodes: Tensor, rows: Tensor) -> None:
+    r"""Writes rows made by :func:`pack_bytes` into ``buffers[b][nodes]``."""
+    if nodes.numel() == 0:
+        return
+    col = 0
+    for b in buffers:
+        width = _row_bytes(b)
+        part = rows[:, col:col + width].contiguous().view(b.dtype)
+        b[nodes] = part.reshape(nodes.numel(), *b.shape[1:])
+        col += width
+
+
+def _row_bytes(b: Tensor) -> int:
+    return b.shape[1:].numel() * b.element_size()
 
 
 def gather_rows(env: DistEnv, nodes: Tensor, rows: Tensor, key: Tensor,

@@ -36,10 +36,11 @@ from graphcl.distributed.env import DistEnv
 from graphcl.distributed.memory import (
     merge_memory,
     merge_scheme,
+    pack_bytes,
     pack_memory,
     pack_rows,
     scheme_buffers,
-    unpack_rows,
+    unpack_bytes,
 )
 from graphcl.distributed.sharding import shard_bounds
 
@@ -159,10 +160,11 @@ class OwnerStoredTGN:
             own, minlength=self.env.world_size).tolist()
 
     def _fetch(self, nodes: Tensor, bufs: list[Tensor]) -> Tensor:
-        r"""The packed rows of ``bufs`` for global ``nodes``, from their owners."""
+        r"""The rows of ``bufs`` for global ``nodes``, from their owners, as raw bytes
+        (:func:`~graphcl.distributed.memory.pack_bytes`)."""
         order, counts = self._route(nodes)
         asks = self._exchange(list(nodes[order].split(counts)))
-        answers = self._exchange([pack_rows(bufs, self.part.local(a)) for a in asks],
+        answers = self._exchange([pack_bytes(bufs, self.part.local(a)) for a in asks],
                                  recv_sizes=counts)  # one row per id asked
         rows = torch.cat(answers)
         out = torch.empty_like(rows)
@@ -202,7 +204,7 @@ class OwnerStoredTGN:
         if self.tgn.embedding == "attention":
             bufs, k = self._bufs(1), self.tgn.neighbors.size
             lists = [b.new_empty((q.numel(), *b.shape[1:])) for b in bufs]
-            unpack_rows(lists, torch.arange(q.numel()), self._fetch(q, bufs))
+            unpack_bytes(lists, torch.arange(q.numel()), self._fetch(q, bufs))
             names = self._names[1]
             valid = torch.arange(k) < lists[names.index("count")].unsqueeze(1)
             extra = lists[names.index("neighbors")][valid]
@@ -215,7 +217,7 @@ class OwnerStoredTGN:
                 b = mod._buffers[name]
                 mod._buffers[name] = b.new_full((m, *b.shape[1:]), -1 if (
                     mod is self.tgn.neighbors and name == "edge_ids") else 0)
-        unpack_rows(self._state_bufs(), torch.arange(m), rows)
+        unpack_bytes(self._state_bufs(), torch.arange(m), rows)
         if lists is not None and q.numel():  # the queries' lists, neighbours relabelled
             i = self._names[1].index("neighbors")
             lists[i] = self._local(lists[i]).clamp(max=m - 1).masked_fill(~valid, 0)
