@@ -6,12 +6,13 @@ A step of :class:`OwnerStoredTGN` (the memory model of one rank of a data-parall
 1. **fetch**: the neighbour lists of the shard's queries (sources, destinations, negatives)
    from their owners, then the memory rows (and PRES rows) of the queries, their valid
    neighbours and the whole batch's endpoints (the memory hook's batch nodes and the batch
-   neighbours) — two all-to-all exchanges of ids and two of rows;
+   neighbours) — per fetch, the ids (with their sizes) then the rows, as the buffers' raw
+   bytes (the answers' sizes are the requests');
 2. **score** with the unchanged :class:`~graphcl.models.tgn.TGN` on a *local view*: the fetched
    rows are swapped in as the model's buffers, ids relabelled in order (``searchsorted`` of the
    sorted fetched ids, so every sort and tie of the model is the one of global ids);
 3. **commit**: the memory update of the shard's nodes runs on the view, then the touched rows
-   travel to their owners (one exchange of ids, one of rows), which merge them as
+   travel to their owners with their ids (one exchange; PRES rows another), which merge them as
    :func:`~graphcl.distributed.memory.sync_memory` does (latest event wins, message counts
    summed, ``mean`` messages merged; PRES: most observations); every rank inserts the whole
    batch's events into the neighbour lists it owns (no communication: the events are known to
@@ -20,7 +21,7 @@ A step of :class:`OwnerStoredTGN` (the memory model of one rank of a data-parall
 Per rank the stored state is ``ceil(N / P)`` rows plus one step's working set
 (``O(batch x (k + 1))`` rows); the traffic per step is that working set, independent of ``N``.
 Scores and state equal those of the replicated layout (:mod:`graphcl.distributed.tasks`) and,
-with ``query_time="event"`` and dropout off, of one process with the same global batch.
+with dropout off, of one process with the same global batch.
 Evaluation scores a shard of every batch on each rank and gathers the scores.
 """
 
