@@ -214,7 +214,11 @@ def test_cli_nproc_matches_single_process(tmp_path):
             # dropout off: equal up to the summation order of the shards (AP moves ~1e-6)
             assert b["metrics"][k]["mean"] == pytest.approx(v["mean"], abs=1e-4), (name, k)
         assert "--nproc 2" in b["command"]
-    assert "exchange_s_per_epoch" in json.loads((tmp_path / "owned.json").read_text())["stats"]
+    owned_st = json.loads((tmp_path / "owned.json").read_text())["stats"]
+    two_st = json.loads((tmp_path / "two.json").read_text())["stats"]
+    assert "exchange_s_per_epoch" in owned_st
+    share = owned_st["node_state_mb"]["mean"] / two_st["node_state_mb"]["mean"]
+    assert 0.49 < share < 0.51  # each process holds half of the node state
     # the per-rank states are dropped once the seed is recorded
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.json", "owned.json", "two.json"]
     assert two.stdout.count('"metrics"') == 1  # rank 0 prints the results once

@@ -35,7 +35,7 @@ from graphcl.distributed.env import DistEnv
 
 __all__ = ["gather_rows", "latest_rows", "sync_node_state", "sync_memory", "sync_scheme",
            "pack_rows", "unpack_rows", "pack_bytes", "unpack_bytes", "pack_memory", "merge_memory", "scheme_buffers",
-           "merge_scheme"]
+           "merge_scheme", "latest_events", "node_state_bytes"]
 
 
 def pack_rows(buffers: list[Tensor], nodes: Tensor) -> Tensor:
@@ -176,6 +176,22 @@ def sync_memory(env: DistEnv, memory: Any, touched: Tensor, last_event: Tensor) 
     ids = torch.cat(env.all_gather_varlen(touched.long()))
     rows = torch.cat(env.all_gather_varlen(pack_memory(memory, touched, last_event)))
     merge_memory(memory, ids, rows)
+
+
+def latest_events(src: Tensor, dst: Tensor, e_id: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The distinct endpoints of events ``(src, dst)`` and each one's latest event id."""
+    touched, inv = torch.unique(torch.cat([src, dst]), return_inverse=True)
+    last = torch.full((touched.numel(),), -1, dtype=torch.long).scatter_reduce_(
+        0, inv, torch.cat([e_id, e_id]), "amax")
+    return touched, last
+
+
+def node_state_bytes(tgn: Any, scheme: Any) -> int:
+    r"""Bytes of node state a rank holds: memory, message store, neighbour lists and PRES
+    statistics (all rows, or the owned rows of a model whose state is stored by owner)."""
+    bufs = [*tgn.memory.buffers(recurse=False), *tgn.neighbors.buffers(recurse=False),
+            *(scheme.gmm.buffers(recurse=False) if scheme is not None else ())]
+    return sum(b.numel() * b.element_size() for b in bufs)
 
 
 def scheme_buffers(scheme: Any) -> list[Tensor]:

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from graphcl.distributed.env import DistEnv
 from graphcl.distributed.memory import (
+    latest_events,
     merge_memory,
     merge_scheme,
     pack_bytes,
@@ -129,11 +130,6 @@ class OwnerStoredTGN:
         if tgn is None:
             raise AttributeError(name)
         return getattr(tgn, name)
-
-    def node_state_bytes(self) -> int:
-        r"""Bytes of node state this rank stores (its owned rows)."""
-        return sum(b.numel() * b.element_size() for i in range(len(self._mods))
-                   for b in self._bufs(i))
 
     # --- rows and exchanges ----------------------------------------------------------------
     def _exchange(self, parts: list[Tensor], recv_sizes: list[int] | None = None,
@@ -314,9 +310,7 @@ class OwnerStoredTGN:
             else:
                 mem.update_state(lc(src), lc(dst), t, msg, n_id=ctx.n_id, memory=ctx.memory,
                                  last_update=ctx.last_update)
-        touched, inv = torch.unique(torch.cat([src, dst]), return_inverse=True)
-        last = torch.full((touched.numel(),), -1, dtype=torch.long).scatter_reduce_(
-            0, inv, torch.cat([e_id, e_id]), "amax")
+        touched, last = latest_events(src, dst, e_id)
         rows = pack_memory(mem, lc(touched), last)
         if self._gmm is not None:
             seen = (self._gmm.count != self._count0).nonzero().view(-1)

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor
 
 from graphcl.distributed.env import DistEnv
-from graphcl.distributed.memory import sync_memory, sync_scheme
+from graphcl.distributed.memory import latest_events, node_state_bytes, sync_memory, sync_scheme
 from graphcl.distributed.partition import OwnerStoredTGN
 from graphcl.distributed.sharding import check_world_size, shard_bounds, shard_weight
 from graphcl.models.tgn import TGN
@@ -130,7 +130,6 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
             o.commit(src, dst, t, msg, e_id, self._ctx, whole[:5])
             st["exchange_seconds"] = st.get("exchange_seconds", 0.0) + o.exchange_seconds - s0
             st["exchange_bytes"] = st.get("exchange_bytes", 0) + o.exchange_bytes - b0
-            st["node_state_bytes"] = o.node_state_bytes()
         else:
             if src.numel():
                 c = self._ctx
@@ -138,16 +137,11 @@ class ShardedTemporalLinkTask(TemporalLinkTask):
                                         last_update=c.last_update)
             tgn.neighbors.insert(*whole[:5])
             t0 = time.perf_counter()
-            ends = torch.cat([src, dst])
-            touched, inv = torch.unique(ends, return_inverse=True)
-            last = torch.full((touched.numel(),), -1, dtype=torch.long).scatter_reduce_(
-                0, inv, torch.cat([e_id, e_id]), "amax")  # each node's latest event here
+            touched, last = latest_events(src, dst, e_id)  # each node's latest event here
             sync_memory(self.env, tgn.memory, touched, last)
             sync_scheme(self.env, scheme, touched)
             st["sync_seconds"] = st.get("sync_seconds", 0.0) + time.perf_counter() - t0
-            st["node_state_bytes"] = sum(b.numel() * b.element_size() for b in (
-                *tgn.memory.buffers(recurse=False), *tgn.neighbors.buffers(recurse=False),
-                *(scheme.gmm.buffers(recurse=False) if scheme is not None else ())))
+        st["node_state_bytes"] = node_state_bytes(tgn, scheme)  # this rank's rows
         tgn.detach()
         self._ctx = None
 
