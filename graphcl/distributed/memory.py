@@ -35,7 +35,7 @@ from graphcl.distributed.env import DistEnv
 
 __all__ = ["gather_rows", "latest_rows", "sync_node_state", "sync_memory", "sync_scheme",
            "pack_rows", "unpack_rows", "pack_bytes", "unpack_bytes", "pack_memory", "merge_memory", "scheme_buffers",
-           "merge_scheme", "latest_events", "node_state_bytes"]
+           "merge_scheme", "latest_events", "node_state_bytes", "node_buffer_names"]
 
 
 def pack_rows(buffers: list[Tensor], nodes: Tensor) -> Tensor:
@@ -194,12 +194,18 @@ def node_state_bytes(tgn: Any, scheme: Any) -> int:
     return sum(b.numel() * b.element_size() for b in bufs)
 
 
+def node_buffer_names(module: Any) -> list[str]:
+    r"""Names of ``module``'s own buffers indexed by node (first dimension ``num_nodes``)."""
+    return [k for k, b in module._buffers.items()
+            if b is not None and b.dim() and b.size(0) == module.num_nodes]
+
+
 def scheme_buffers(scheme: Any) -> list[Tensor]:
     r"""PRES's per-node buffers (``count`` first); empty without per-node statistics."""
     if scheme is None or scheme.gmm.num_nodes == 0:
         return []
     gmm = scheme.gmm
-    bufs = [b for _, b in gmm.named_buffers(recurse=False) if b.dim() and b.size(0) == gmm.num_nodes]
+    bufs = [gmm._buffers[k] for k in node_buffer_names(gmm)]
     return sorted(bufs, key=lambda b: b is not gmm.count)
 
 

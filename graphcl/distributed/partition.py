@@ -38,6 +38,7 @@ from graphcl.distributed.memory import (
     latest_events,
     merge_memory,
     merge_scheme,
+    node_buffer_names,
     pack_bytes,
     pack_memory,
     pack_rows,
@@ -81,11 +82,6 @@ class OwnerPartition:
                 f"world_size={self.world_size}, rank={self.rank})")
 
 
-def _node_buffers(module: Any) -> list[str]:
-    return [k for k, b in module._buffers.items()
-            if b is not None and b.dim() and b.size(0) == module.num_nodes]
-
-
 class OwnerStoredTGN:
     r"""A :class:`~graphcl.models.tgn.TGN` (and its :class:`~graphcl.train.pres.PRES`
     scheme) whose node state is stored by owner over the ranks of ``env`` (see the module
@@ -113,7 +109,7 @@ class OwnerStoredTGN:
         self.part = OwnerPartition(tgn.num_nodes, env.world_size, env.rank)
         self._gmm = scheme.gmm if scheme_buffers(scheme) else None
         self._mods = [m for m in (tgn.memory, tgn.neighbors, self._gmm) if m is not None]
-        self._names = [_node_buffers(m) for m in self._mods]
+        self._names = [node_buffer_names(m) for m in self._mods]
         keep = self.part.nodes()
         for mod, names in zip(self._mods, self._names, strict=True):
             for k in names:
@@ -218,8 +214,9 @@ class OwnerStoredTGN:
         if lists is not None and q.numel():  # the queries' lists, neighbours relabelled
             i = self._names[1].index("neighbors")
             lists[i] = self._local(lists[i]).clamp(max=m - 1).masked_fill(~valid, 0)
+            rows_q = self._local(q)
             for b, v in zip(self._bufs(1), lists, strict=True):
-                b[self._local(q)] = v
+                b[rows_q] = v
         self._set_num_nodes(m)
         self._count0 = self._gmm.count.clone() if self._gmm is not None else None
 
@@ -322,15 +319,10 @@ class OwnerStoredTGN:
         if self._gmm is not None:
             index, got, rank = self._send(g_ids, g_rows)
             merge_scheme(self._bufs(2), index, got, rank)
-        w_src, w_dst, w_t, w_msg, w_eid = whole
-        if w_msg is None:
-            w_msg = torch.zeros(w_src.numel(), self.tgn.edge_dim)
-        nodes = torch.stack([w_src, w_dst], 1).view(-1)
-        keep = self.part.owner(nodes) == self.env.rank
-        self.tgn.neighbors.insert_entries(
-            self.part.local(nodes[keep]), torch.stack([w_dst, w_src], 1).view(-1)[keep],
-            w_t.to(torch.float64).repeat_interleave(2)[keep],
-            w_msg.repeat_interleave(2, 0)[keep], w_eid.repeat_interleave(2)[keep])
+        nodes, *rest = self.tgn.neighbors.entries(*whole)
+        keep = self.part.owner(nodes) == self.env.rank  # the entries of the owned rows
+        self.tgn.neighbors.insert_entries(self.part.local(nodes[keep]),
+                                          *(x[keep] for x in rest))
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}({self.part}, shard_by={self.shard_by!r})"

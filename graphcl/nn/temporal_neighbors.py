@@ -63,9 +63,18 @@ class RecentNeighborStore(nn.Module):
             e_id (Tensor, optional): Global event ids ``[B]``; ``-2`` marks them unknown.
                 (default: :obj:`None`)
         """
+        if src.numel():
+            self.insert_entries(*self.entries(src, dst, t, msg, e_id))
+
+    def entries(
+        self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor | None = None,
+        e_id: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        r"""The entries :meth:`insert` adds for events ``(src, dst, t, msg, e_id)``, as
+        ``(nodes, nbrs, ts, feats, eids)`` for :meth:`insert_entries`: one per endpoint,
+        interleaved (source side, destination side) so each node's entries stay
+        chronological (a store partitioned by node owner keeps the entries of its rows)."""
         b = src.numel()
-        if b == 0:
-            return
         if msg is None:
             msg = torch.zeros(b, self.edge_dim, device=src.device)
         if msg.dim() != 2 or msg.size(1) != self.edge_dim:
@@ -74,18 +83,15 @@ class RecentNeighborStore(nn.Module):
                 f"got {list(msg.shape)}")
         if e_id is None:
             e_id = torch.full((b,), -2, dtype=torch.long, device=src.device)
-        # Interleave (src-side, dst-side) per event so a node's entries stay chronological.
-        self.insert_entries(torch.stack([src, dst], 1).view(-1),
-                            torch.stack([dst, src], 1).view(-1),
-                            t.to(torch.float64).repeat_interleave(2), msg.repeat_interleave(2, 0),
-                            e_id.repeat_interleave(2))
+        return (torch.stack([src, dst], 1).view(-1), torch.stack([dst, src], 1).view(-1),
+                t.to(torch.float64).repeat_interleave(2), msg.repeat_interleave(2, 0),
+                e_id.repeat_interleave(2))
 
     def insert_entries(self, nodes: Tensor, nbrs: Tensor, ts: Tensor, feats: Tensor,
                        eids: Tensor) -> None:
         r"""Adds one entry per element, in chronological order: neighbour ``nbrs[i]`` of row
         ``nodes[i]`` at time ``ts[i]`` with features ``feats[i]`` and event id ``eids[i]``
-        (:meth:`insert` adds both directions of each event; a store partitioned by node owner
-        adds the entries of the rows it holds)."""
+        (see :meth:`entries`)."""
         if nodes.numel() == 0:
             return
         nodes_s, perm = torch.sort(nodes, stable=True)
